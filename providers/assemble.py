@@ -78,7 +78,9 @@ class ResponseAssembler:
         elif isinstance(event, ToolCallDelta):
             open_call = self._open_calls.get(event.index)
             if open_call is None:
-                raise StreamProtocolError(f"arguments for tool call {event.index}, which is not open")
+                raise StreamProtocolError(
+                    f"arguments for tool call {event.index}, which is not open"
+                )
             open_call[2].append(event.arguments)
         elif isinstance(event, ReasoningDelta):
             block = self._reasoning.get(event.block)

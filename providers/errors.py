@@ -6,7 +6,8 @@ Split by whose fault it is and whether a retry may help::
     ├── RequestError (ValueError)     the request cannot be sent as given (caller's fault)
     │   └── ToolArgumentsError        a model's tool arguments do not fit the tool's schema
     ├── APIError                      the provider answered with an error
-    │   ├── RateLimitError            429 (and quota errors)                 retryable, retry_after
+    │   ├── RateLimitError            429                                    retryable, retry_after
+    │   ├── QuotaExceededError        429 insufficient_quota: billing, not rate; never retried
     │   ├── OverloadedError           529, 503, overloaded_error in stream   retryable
     │   ├── ServerError               other 5xx, api_error in stream         retryable
     │   ├── APITimeoutError           408, the provider's own timeout        retryable
@@ -44,6 +45,7 @@ __all__ = [
     "NotFoundError",
     "OverloadedError",
     "ProviderError",
+    "QuotaExceededError",
     "RateLimitError",
     "ReadError",
     "RequestError",
@@ -143,6 +145,13 @@ class RateLimitError(APIError):
     retryable = True
 
 
+class QuotaExceededError(APIError):
+    """The account is out of credit or quota (OpenAI ``insufficient_quota``).
+
+    Sent as a 429 but not a rate limit: waiting does not help, paying does.
+    """
+
+
 class OverloadedError(APIError):
     retryable = True
 
@@ -192,7 +201,7 @@ class ReadError(TransportError):
     pass
 
 
-class TimeoutError(TransportError):  # noqa: A001 - the name users expect; builtins' is not shadowed in our code
+class TimeoutError(TransportError):
     """A phase deadline passed. ``phase`` is one of connect, pool, write,
     first_token, idle, total."""
 

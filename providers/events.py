@@ -67,7 +67,9 @@ class TextDelta(msgspec.Struct, tag="text_delta", tag_field="type", kw_only=True
     text: str
 
 
-class RefusalDelta(msgspec.Struct, tag="refusal_delta", tag_field="type", kw_only=True, frozen=True):
+class RefusalDelta(
+    msgspec.Struct, tag="refusal_delta", tag_field="type", kw_only=True, frozen=True
+):
     """A piece of a refusal (OpenAI ``refusal``): the model declines, in words."""
 
     text: str
@@ -106,7 +108,9 @@ class ToolCallDelta(
     arguments: str
 
 
-class ToolCallDone(msgspec.Struct, tag="tool_call_done", tag_field="type", kw_only=True, frozen=True):
+class ToolCallDone(
+    msgspec.Struct, tag="tool_call_done", tag_field="type", kw_only=True, frozen=True
+):
     """A tool call is complete; ``arguments`` is its whole raw JSON text."""
 
     index: int
@@ -209,4 +213,3 @@ class Response(msgspec.Struct, tag="response", tag_field="type", kw_only=True, f
     @property
     def tool_calls(self) -> list[ToolCall]:
         return self.message.tool_calls
-

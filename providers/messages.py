@@ -122,10 +122,13 @@ class Message(msgspec.Struct, kw_only=True, frozen=True):
     def __post_init__(self) -> None:
         if self.role == "tool":
             if not self.tool_call_id:
-                raise ValueError("a tool message needs tool_call_id= (the id of the call it answers)")
+                raise ValueError(
+                    "a tool message needs tool_call_id= (the id of the call it answers)"
+                )
         elif self.tool_call_id is not None or self.is_error:
             raise ValueError(
-                f"tool_call_id= and is_error= belong to role='tool' messages, not role={self.role!r}"
+                "tool_call_id= and is_error= belong to role='tool' messages, "
+                f"not role={self.role!r}"
             )
         if self.tool_calls and self.role != "assistant":
             raise ValueError(f"tool_calls= belong to assistant messages, not role={self.role!r}")
@@ -178,10 +181,13 @@ class ToolSpec(msgspec.Struct, kw_only=True, frozen=True):
     def __post_init__(self) -> None:
         if not self.name or not all(c.isalnum() or c in "_-" for c in self.name):
             raise ValueError(
-                f"tool name {self.name!r} is not accepted by providers: use letters, digits, '_' or '-'"
+                f"tool name {self.name!r} is not accepted by providers: "
+                "use letters, digits, '_' or '-'"
             )
         if len(self.name) > 64:
-            raise ValueError(f"tool name {self.name!r} is longer than the 64 characters providers allow")
+            raise ValueError(
+                f"tool name {self.name!r} is longer than the 64 characters providers allow"
+            )
         if self.parameters.get("type", "object") != "object":
             raise ValueError(
                 f"tool {self.name!r}: parameters must be a JSON Schema of type 'object'"

@@ -2,9 +2,11 @@
 
 Providers report their limits on every response, successful or not:
 
-* OpenAI and the OpenAI-compatible vendors: ``x-ratelimit-{limit,remaining,reset}-{requests,tokens}``,
-  resets as Go-style durations (``1s``, ``6m0s``, ``20ms``).
-* Anthropic: ``anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,remaining,reset}``,
+* OpenAI and the OpenAI-compatible vendors:
+  ``x-ratelimit-{limit,remaining,reset}-{requests,tokens}``, resets as Go-style
+  durations (``1s``, ``6m0s``, ``20ms``).
+* Anthropic:
+  ``anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,remaining,reset}``,
   resets as RFC 3339 instants.
 * Everyone: ``retry-after`` (seconds or an HTTP date) and ``retry-after-ms``.
 
@@ -125,9 +127,10 @@ def _int(headers: Mapping[str, str], name: str) -> int | None:
     if raw is None:
         return None
     try:
-        return int(float(raw.strip()))
+        value = int(raw.strip())
     except ValueError:
         return None
+    return value if value >= 0 else None
 
 
 def _reset(headers: Mapping[str, str], name: str, now: float) -> float | None:

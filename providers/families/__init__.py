@@ -14,7 +14,15 @@ from __future__ import annotations
 
 from .base import Endpoint, Family, HttpRequest, Quirks, StreamDecoder
 
-__all__ = ["FAMILY_NAMES", "Endpoint", "Family", "HttpRequest", "Quirks", "StreamDecoder", "get_family"]
+__all__ = [
+    "FAMILY_NAMES",
+    "Endpoint",
+    "Family",
+    "HttpRequest",
+    "Quirks",
+    "StreamDecoder",
+    "get_family",
+]
 
 FAMILY_NAMES = ("openai", "openai-responses", "anthropic", "gemini")
 

@@ -23,6 +23,7 @@ from ..errors import (
     ContextLengthExceededError,
     NotFoundError,
     OverloadedError,
+    QuotaExceededError,
     RateLimitError,
     ServerError,
     StreamProtocolError,
@@ -188,8 +189,14 @@ class Family(abc.ABC):
 
     @abc.abstractmethod
     def map_error(
-        self, status: int, headers: Mapping[str, str], body: bytes, *, provider: str,
-        model: str | None, now: float,
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        provider: str,
+        model: str | None,
+        now: float,
     ) -> APIError:
         """Map an error response (non-2xx) to a typed error with retry hints."""
 
@@ -227,7 +234,7 @@ _TYPE_TO_CLASS: dict[str, type[APIError]] = {
     "timeout_error": APITimeoutError,
     # OpenAI codes and types
     "rate_limit_exceeded": RateLimitError,
-    "insufficient_quota": RateLimitError,
+    "insufficient_quota": QuotaExceededError,
     "server_error": ServerError,
     "context_length_exceeded": ContextLengthExceededError,
     "content_filter": ContentFilterError,
@@ -245,6 +252,12 @@ _TYPE_TO_CLASS: dict[str, type[APIError]] = {
     "INVALID_ARGUMENT": BadRequestError,
     "FAILED_PRECONDITION": BadRequestError,
 }
+
+
+# Codes that decide the class whatever the status says.
+_ALWAYS_WINS = frozenset(
+    {"context_length_exceeded", "insufficient_quota", "content_filter", "content_policy_violation"}
+)
 
 
 def _class_for_status(status: int) -> type[APIError]:
@@ -296,9 +309,11 @@ def classify_error(
     for code in (*codes, provider_type):
         if code and code in _TYPE_TO_CLASS:
             candidate = _TYPE_TO_CLASS[code]
-            # A status-derived class is kept when the code is vaguer than it
-            # (a 529 whose type is "api_error" is still overload).
-            if status == 200 or cls in (BadRequestError, ServerError) or candidate is not BadRequestError:
+            # The provider's code refines a generic status (400, 500, or an error
+            # inside a 200 stream) but does not override a specific one: a 503 whose
+            # type is "server_error" is still overload. A few codes always win
+            # because they change what the caller must do.
+            if status == 200 or cls in (BadRequestError, ServerError) or code in _ALWAYS_WINS:
                 cls = candidate
             break
     if issubclass(cls, BadRequestError) and _is_context_length(message, provider_type):
@@ -325,7 +340,9 @@ def _request_id(headers: Mapping[str, str]) -> str | None:
 
 def error_kind(provider_type: str | None, status: int = 200) -> tuple[str, bool]:
     """The normalized kind (a class name) and retryability of an in-stream error."""
-    cls = _TYPE_TO_CLASS.get(provider_type or "", _class_for_status(status) if status != 200 else ServerError)
+    cls = _TYPE_TO_CLASS.get(
+        provider_type or "", _class_for_status(status) if status != 200 else ServerError
+    )
     return cls.__name__, cls.retryable
 
 

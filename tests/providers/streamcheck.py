@@ -7,6 +7,7 @@ test.
 
 from __future__ import annotations
 
+import itertools
 import random
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def decode_random_splits(family: str, data: bytes, seed: int) -> list[StreamEven
     rng = random.Random(seed)
     cuts = sorted(rng.sample(range(1, len(data)), k=min(len(data) - 1, rng.randint(1, 40))))
     bounds = [0, *cuts, len(data)]
-    return decode_chunks(family, [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False)])
+    return decode_chunks(family, [data[a:b] for a, b in itertools.pairwise(bounds)])
 
 
 def decode_every_way(family: str, data: bytes) -> list[StreamEvent]:

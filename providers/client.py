@@ -1,0 +1,323 @@
+"""The thin async client: one provider call over an ``httpx.AsyncClient``.
+
+No runtime, no scheduling, no retries: it builds the request with the family, sends
+it, and yields normalized events as the bytes arrive. The runtime (``swarm``) adds
+everything else on top. It runs on trio and on asyncio (httpx and anyio do).
+
+This module is the single place where httpx exceptions become ``providers`` errors
+(:func:`_map_transport_error`).
+
+Example::
+
+    async with Client.from_preset("openai") as client:
+        async with client.stream(request) as events:
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    print(event.text, end="")
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from types import TracebackType
+from typing import Self
+
+import anyio
+import httpx
+
+from .assemble import ResponseAssembler
+from .errors import ConnectError, ProviderError, ReadError, TimeoutError, TransportError
+from .events import ErrorEvent, Response, StreamEvent
+from .families import Endpoint, Family, StreamDecoder, get_family
+from .families.base import error_from_event
+from .messages import Request
+from .ratelimits import RateLimitInfo
+
+__all__ = ["Client", "EventStream", "complete", "stream"]
+
+# How long closing a response may take once its caller is gone. Closing an
+# unfinished response drops the connection, which is quick; the bound only guards
+# against a transport that hangs on close.
+_CLOSE_TIMEOUT = 5.0
+
+# Generous read timeout: a reasoning model may think for minutes before a byte.
+DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
+
+
+def _map_transport_error(exc: httpx.HTTPError, where: str) -> ProviderError:
+    """Translate an httpx exception into the most specific ``providers`` error."""
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.ConnectTimeout):
+        return TimeoutError(f"connect timeout to {where}: {detail}", phase="connect")
+    if isinstance(exc, httpx.PoolTimeout):
+        return TimeoutError(f"no free connection to {where} in time: {detail}", phase="pool")
+    if isinstance(exc, httpx.WriteTimeout):
+        return TimeoutError(f"write timeout to {where}: {detail}", phase="write")
+    if isinstance(exc, httpx.ReadTimeout):
+        return TimeoutError(f"read timeout from {where}: {detail}", phase="read")
+    if isinstance(exc, httpx.ConnectError):
+        return ConnectError(f"cannot connect to {where}: {detail}")
+    if isinstance(exc, httpx.ReadError | httpx.RemoteProtocolError):
+        return ReadError(f"connection to {where} broke mid-response: {detail}")
+    return TransportError(f"HTTP error talking to {where}: {detail}")
+
+
+class EventStream:
+    """The events of one streaming response, as they arrive.
+
+    Iterate it with ``async for``. When the provider reports an error inside the
+    stream, iteration raises the typed error (``OverloadedError``...) after the
+    events that came before it. Obtained from :func:`stream` (no public constructor).
+
+    Attributes:
+        status: The HTTP status (200).
+        headers: The response headers.
+        rate_limits: What the response headers said about rate limits.
+    """
+
+    def __init__(
+        self,
+        response: httpx.Response,
+        decoder: StreamDecoder,
+        *,
+        provider: str,
+        model: str,
+        rate_limits: RateLimitInfo,
+    ) -> None:
+        self._response = response
+        self._chunks = response.aiter_bytes()
+        self._decoder = decoder
+        self._pending: deque[StreamEvent] = deque()
+        self._provider = provider
+        self._model = model
+        self._ended = False
+        self._assembler = ResponseAssembler()
+        self.status = response.status_code
+        self.headers = response.headers
+        self.rate_limits = rate_limits
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> StreamEvent:
+        while not self._pending:
+            if self._ended:
+                raise StopAsyncIteration
+            await self._read()
+        event = self._pending.popleft()
+        self._assembler.feed(event)
+        if isinstance(event, ErrorEvent):
+            self._ended = True
+            self._pending.clear()
+            raise error_from_event(event, provider=self._provider, model=self._model)
+        return event
+
+    async def _read(self) -> None:
+        where = f"{self._provider} ({self._model})"
+        try:
+            chunk = await self._chunks.__anext__()
+        except StopAsyncIteration:
+            self._ended = True
+            self._pending.extend(self._decoder.end())
+            return
+        except httpx.HTTPError as exc:
+            self._ended = True
+            raise _map_transport_error(exc, where) from exc
+        self._pending.extend(self._decoder.feed(chunk))
+
+    async def aclose(self) -> None:
+        """Close the byte iterator and the response (drops an unfinished connection)."""
+        self._ended = True
+        try:
+            await self._chunks.aclose()  # type: ignore[attr-defined]
+        finally:
+            await self._response.aclose()
+
+    async def response(self) -> Response:
+        """Read the rest of the stream and return the assembled response.
+
+        Events already consumed by iteration are included.
+
+        Raises:
+            APIError: the provider reported an error in the stream.
+            StreamDecodeError: the stream was malformed or ended early.
+        """
+        async for _ in self:
+            pass
+        return self._assembler.result()
+
+
+@asynccontextmanager
+async def stream(
+    http: httpx.AsyncClient,
+    endpoint: Endpoint,
+    request: Request,
+    *,
+    family: Family | str,
+) -> AsyncIterator[EventStream]:
+    """Send ``request`` as a streaming call and yield its :class:`EventStream`.
+
+    The response is closed when the block exits, normally, by an exception or by
+    cancellation, so an abandoned stream never holds a connection.
+
+    Raises:
+        RequestError: the request cannot be expressed in this family.
+        APIError: the provider answered with an error status.
+        TransportError: the connection failed.
+    """
+    fam = get_family(family) if isinstance(family, str) else family
+    built = fam.build_request(request, endpoint, stream=True)
+    where = f"{endpoint.provider} ({request.model})"
+    http_request = http.build_request(
+        built.method,
+        built.url,
+        headers=built.wire_headers(),
+        content=built.body,
+        params=built.params or None,
+    )
+    try:
+        response = await http.send(http_request, stream=True)
+    except httpx.HTTPError as exc:
+        raise _map_transport_error(exc, where) from exc
+    events: EventStream | None = None
+    try:
+        now = time.time()
+        if response.status_code >= 300:
+            try:
+                body = await response.aread()
+            except httpx.HTTPError as exc:
+                raise _map_transport_error(exc, where) from exc
+            raise fam.map_error(
+                response.status_code,
+                response.headers,
+                body,
+                provider=endpoint.provider,
+                model=request.model,
+                now=now,
+            )
+        events = EventStream(
+            response,
+            fam.stream_decoder(),
+            provider=endpoint.provider,
+            model=request.model,
+            rate_limits=fam.rate_limits(response.headers, now),
+        )
+        yield events
+    finally:
+        # Shielded: a cancelled caller must still release its connection.
+        with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_TIMEOUT):
+            if events is not None:
+                await events.aclose()
+            else:
+                await response.aclose()
+
+
+async def complete(
+    http: httpx.AsyncClient,
+    endpoint: Endpoint,
+    request: Request,
+    *,
+    family: Family | str,
+) -> Response:
+    """Send ``request`` as a non-streaming call and return the whole response.
+
+    Raises:
+        RequestError, APIError, TransportError, StreamDecodeError: as for :func:`stream`.
+    """
+    fam = get_family(family) if isinstance(family, str) else family
+    built = fam.build_request(request, endpoint, stream=False)
+    where = f"{endpoint.provider} ({request.model})"
+    try:
+        response = await http.request(
+            built.method,
+            built.url,
+            headers=built.wire_headers(),
+            content=built.body,
+            params=built.params or None,
+        )
+    except httpx.HTTPError as exc:
+        raise _map_transport_error(exc, where) from exc
+    if response.status_code >= 300:
+        raise fam.map_error(
+            response.status_code,
+            response.headers,
+            response.content,
+            provider=endpoint.provider,
+            model=request.model,
+            now=time.time(),
+        )
+    return fam.decode_response(response.content)
+
+
+class Client:
+    """One provider endpoint with its family and an ``httpx.AsyncClient``.
+
+    Use as an async context manager; it closes the HTTP client it created (one
+    passed in with ``http=`` stays the caller's to close).
+
+    Args:
+        endpoint: Where the provider is and its key.
+        family: The wire family (``openai``, ``openai-responses``, ``anthropic``,
+            ``gemini``) or a Family instance.
+        http: An existing ``httpx.AsyncClient`` to send through.
+        timeout: httpx timeout for a client this object creates.
+    """
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        family: Family | str,
+        *,
+        http: httpx.AsyncClient | None = None,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.endpoint = endpoint
+        self.family = get_family(family) if isinstance(family, str) else family
+        self._owns_http = http is None
+        self.http = http if http is not None else httpx.AsyncClient(timeout=timeout)
+
+    @classmethod
+    def from_preset(
+        cls,
+        name: str,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        http: httpx.AsyncClient | None = None,
+    ) -> Client:
+        """A client for a vendor preset (``openai``, ``groq``, ``anthropic``...),
+        with the key read from the preset's environment variable unless given."""
+        from .presets import endpoint_from_preset, get_preset
+
+        preset = get_preset(name)
+        endpoint = endpoint_from_preset(name, api_key=api_key, base_url=base_url)
+        return cls(endpoint, preset.family, http=http)
+
+    def stream(self, request: Request) -> AbstractAsyncContextManager[EventStream]:
+        """``async with client.stream(request) as events:`` (see :func:`stream`)."""
+        return stream(self.http, self.endpoint, request, family=self.family)
+
+    async def complete(self, request: Request) -> Response:
+        """A non-streaming call (see :func:`complete`)."""
+        return await complete(self.http, self.endpoint, request, family=self.family)
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self.http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"Client(provider={self.endpoint.provider!r}, family={self.family.name!r})"

@@ -1,0 +1,116 @@
+"""Error classification, retry hints and secrecy, shared by every family."""
+
+from __future__ import annotations
+
+import pytest
+
+from providers import errors
+from providers.families.base import classify_error, error_event, error_from_event
+from providers.secrets import Secret
+
+NOW = 1_767_225_600.0
+
+
+def classify(status: int, message: str = "boom", **kw: object) -> errors.APIError:
+    return classify_error(
+        status, message, provider="openai", model="gpt-4o-mini", now=NOW,
+        provider_type=kw.pop("provider_type", None), **kw,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("status", "cls", "retryable"),
+    [
+        (400, errors.BadRequestError, False),
+        (401, errors.AuthenticationError, False),
+        (403, errors.AuthenticationError, False),
+        (404, errors.NotFoundError, False),
+        (408, errors.APITimeoutError, True),
+        (429, errors.RateLimitError, True),
+        (500, errors.ServerError, True),
+        (502, errors.ServerError, True),
+        (503, errors.OverloadedError, True),
+        (529, errors.OverloadedError, True),
+    ],
+)
+def test_status_decides_class_and_retryability(
+    status: int, cls: type[errors.APIError], retryable: bool
+) -> None:
+    err = classify(status)
+    assert type(err) is cls
+    assert err.retryable is retryable
+
+
+def test_a_vague_code_does_not_override_a_specific_status() -> None:
+    assert type(classify(503, provider_type="server_error")) is errors.OverloadedError
+    assert type(classify(529, provider_type="api_error")) is errors.OverloadedError
+
+
+def test_a_code_refines_a_generic_status() -> None:
+    assert type(classify(400, codes=("context_length_exceeded",))) is (
+        errors.ContextLengthExceededError
+    )
+    assert type(classify(500, provider_type="overloaded_error")) is errors.OverloadedError
+
+
+def test_quota_exhaustion_is_not_retried() -> None:
+    err = classify(429, codes=("insufficient_quota",))
+    assert type(err) is errors.QuotaExceededError
+    assert not err.retryable
+
+
+def test_context_length_is_told_apart_by_message() -> None:
+    err = classify(400, "prompt is too long: 210000 tokens > 200000 maximum")
+    assert isinstance(err, errors.ContextLengthExceededError)
+    assert not err.retryable
+
+
+def test_retry_after_and_request_id_come_from_headers() -> None:
+    err = classify(429, headers={"retry-after": "2", "x-request-id": "req_1"})
+    assert err.retry_after == 2.0
+    assert err.request_id == "req_1"
+
+
+def test_message_names_provider_model_status_and_type() -> None:
+    err = classify(429, "Rate limit reached for tokens per min", provider_type="tokens")
+    assert (
+        str(err) == "429 from openai (gpt-4o-mini) [tokens]: Rate limit reached for tokens per min"
+    )
+
+
+def test_in_stream_error_round_trips_to_its_class() -> None:
+    event = error_event("overloaded_error", "Overloaded")
+    assert event.kind == "OverloadedError" and event.retryable
+    err = error_from_event(event, provider="anthropic", model="claude-sonnet-4-5")
+    assert type(err) is errors.OverloadedError
+    assert err.status == 200
+    assert "error event in stream from anthropic (claude-sonnet-4-5)" in str(err)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "sk-proj-abcdefghijklmnop1234",
+        "sk-ant-api03-abcdefghijklmnop",
+        "AIzaSyA1234567890abcdefghijklmnop",
+        "gsk_abcdefghijklmnop1234",
+        "xai-abcdefghijklmnop1234",
+    ],
+)
+def test_keys_echoed_by_a_provider_are_scrubbed(key: str) -> None:
+    err = classify(401, f"Incorrect API key provided: {key}. Find your key at ...")
+    assert key not in str(err)
+    assert key not in err.body
+    assert key not in repr(err)
+    assert "Incorrect API key provided" in str(err)
+
+
+def test_bearer_tokens_are_scrubbed() -> None:
+    assert "abcdefghijklmnop" not in errors.scrub("header was Bearer abcdefghijklmnop.qrs")
+
+
+def test_secret_never_shows_itself() -> None:
+    secret = Secret("sk-live-abcdefghijklmnop")
+    assert "abcdef" not in repr(secret) + str(secret) + f"{secret}" + repr([secret])
+    assert secret.reveal() == "sk-live-abcdefghijklmnop"
+    assert Secret("").__repr__() == "Secret('')"

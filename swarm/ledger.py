@@ -1,0 +1,216 @@
+"""The call ledger: an account of every call the engine accepted.
+
+Invariant (checked, not assumed): every accepted call id is either in flight or
+has exactly one record with its outcome; ``accepted == in_flight + completed +
+failed + cancelled`` at all times. Finishing a call twice, or one never accepted,
+raises :class:`LedgerError` — a runtime bug, surfaced rather than absorbed.
+
+Records are plain msgspec Structs (serializable, for JSON lines export and for
+shipping across processes). Counters cover every call ever accepted; the records
+themselves are kept up to ``keep`` most recent (memory stays bounded in a
+long-running engine) and can be drained to a sink as they finish.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Iterable
+from typing import IO, Literal
+
+import msgspec
+
+from providers.events import FinishReason, Usage
+
+from .events import ErrorInfo
+from .lifecycle import CallLifecycle, CallState, GapSummary
+
+__all__ = ["CallRecord", "Ledger", "LedgerError", "LedgerStatistics"]
+
+Outcome = Literal["completed", "failed", "cancelled"]
+
+DEFAULT_KEEP = 100_000
+
+
+class LedgerError(RuntimeError):
+    """A call was finished twice, or finished without being accepted."""
+
+
+class CallRecord(msgspec.Struct, kw_only=True, frozen=True):
+    """What the ledger keeps about one finished call.
+
+    Times are seconds; ``ttft`` is measured from the start of the attempt that
+    produced the first token, ``queued`` from acceptance to first dispatch,
+    ``duration`` from acceptance to the end.
+    """
+
+    id: str
+    route: str
+    outcome: Outcome
+    deployment: str | None = None
+    model: str | None = None
+    tenant: str | None = None
+    agent: str | None = None
+    attempts: int = 0
+    requeues: int = 0
+    restarts: int = 0
+    queued: float | None = None
+    ttft: float | None = None
+    gaps: GapSummary | None = None
+    duration: float | None = None
+    usage: Usage = Usage()
+    cost_usd: float | None = None
+    finish_reason: FinishReason | None = None
+    error: ErrorInfo | None = None
+    metadata: dict[str, str] = {}
+
+
+class LedgerStatistics(msgspec.Struct, kw_only=True, frozen=True):
+    accepted: int
+    in_flight: int
+    completed: int
+    failed: int
+    cancelled: int
+    attempts: int
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cost_usd: float
+
+
+_encoder = msgspec.json.Encoder()
+
+
+class Ledger:
+    """Counts and records calls. Owned by one engine; not shared across threads."""
+
+    def __init__(self, *, keep: int = DEFAULT_KEEP) -> None:
+        if keep < 0:
+            raise ValueError(f"Ledger keep must be >= 0, got {keep}")
+        self._in_flight: set[str] = set()
+        self._records: collections.deque[CallRecord] = collections.deque(maxlen=keep or None)
+        self._keep = keep
+        self._unread: list[CallRecord] = []
+        self._accepted = 0
+        self._outcomes = {"completed": 0, "failed": 0, "cancelled": 0}
+        self._attempts = 0
+        self._input = 0
+        self._output = 0
+        self._cache_read = 0
+        self._cost = 0.0
+
+    def accept(self, call_id: str) -> None:
+        """Record that the engine accepted ``call_id``.
+
+        Raises:
+            LedgerError: the id is already in flight.
+        """
+        if call_id in self._in_flight:
+            raise LedgerError(f"call {call_id} accepted twice")
+        self._in_flight.add(call_id)
+        self._accepted += 1
+
+    def finish(self, record: CallRecord) -> None:
+        """Record the end of a call.
+
+        Raises:
+            LedgerError: the call is not in flight (never accepted, or already finished).
+        """
+        try:
+            self._in_flight.remove(record.id)
+        except KeyError:
+            raise LedgerError(
+                f"call {record.id} finished ({record.outcome}) but it is not in flight"
+            ) from None
+        self._outcomes[record.outcome] += 1
+        self._attempts += record.attempts
+        self._input += record.usage.input_tokens
+        self._output += record.usage.output_tokens
+        self._cache_read += record.usage.cache_read_tokens
+        if record.cost_usd is not None:
+            self._cost += record.cost_usd
+        if self._keep:
+            self._records.append(record)
+        self._unread.append(record)
+
+    def in_flight(self, call_id: str) -> bool:
+        return call_id in self._in_flight
+
+    def records(self) -> list[CallRecord]:
+        """The kept records, oldest first."""
+        return list(self._records)
+
+    def drain(self) -> list[CallRecord]:
+        """Records finished since the last drain (for streaming them to a sink)."""
+        unread, self._unread = self._unread, []
+        return unread
+
+    def statistics(self) -> LedgerStatistics:
+        return LedgerStatistics(
+            accepted=self._accepted,
+            in_flight=len(self._in_flight),
+            completed=self._outcomes["completed"],
+            failed=self._outcomes["failed"],
+            cancelled=self._outcomes["cancelled"],
+            attempts=self._attempts,
+            input_tokens=self._input,
+            output_tokens=self._output,
+            cache_read_tokens=self._cache_read,
+            cost_usd=self._cost,
+        )
+
+    def export_jsonl(self, out: IO[bytes], records: Iterable[CallRecord] | None = None) -> int:
+        """Write records (the kept ones by default) as JSON lines; return how many."""
+        count = 0
+        for record in self._records if records is None else records:
+            out.write(_encoder.encode(record) + b"\n")
+            count += 1
+        return count
+
+
+def record_from_lifecycle(
+    life: CallLifecycle,
+    *,
+    route: str,
+    model: str | None = None,
+    tenant: str | None = None,
+    agent: str | None = None,
+    usage: Usage | None = None,
+    cost_usd: float | None = None,
+    finish_reason: FinishReason | None = None,
+    error: ErrorInfo | None = None,
+    metadata: dict[str, str] | None = None,
+) -> CallRecord:
+    """Build the ledger record of a call whose lifecycle has ended.
+
+    Raises:
+        LedgerError: the lifecycle is not in a terminal state.
+    """
+    outcomes: dict[CallState, Outcome] = {
+        CallState.COMPLETED: "completed",
+        CallState.FAILED: "failed",
+        CallState.CANCELLED: "cancelled",
+    }
+    outcome = outcomes.get(life.state)
+    if outcome is None:
+        raise LedgerError(f"call {life.call_id} is still {life.state.value}; no record yet")
+    return CallRecord(
+        id=life.call_id,
+        route=route,
+        outcome=outcome,
+        deployment=life.deployment,
+        model=model,
+        tenant=tenant,
+        agent=agent,
+        attempts=life.attempts,
+        requeues=life.requeues,
+        restarts=life.restarts,
+        queued=life.queued_time,
+        ttft=life.ttft,
+        gaps=life.gaps(),
+        duration=life.duration,
+        usage=usage or Usage(),
+        cost_usd=cost_usd,
+        finish_reason=finish_reason,
+        error=error,
+        metadata=metadata or {},
+    )

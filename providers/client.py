@@ -65,6 +65,13 @@ def _map_transport_error(exc: httpx.HTTPError, where: str) -> ProviderError:
     return TransportError(f"HTTP error talking to {where}: {detail}")
 
 
+def _redacted(error: ProviderError, endpoint: Endpoint) -> ProviderError:
+    """The error with the endpoint's key masked wherever the provider echoed it."""
+    if endpoint.api_key is not None:
+        error.redact(endpoint.api_key.reveal())
+    return error
+
+
 class EventStream:
     """The events of one streaming response, as they arrive.
 
@@ -190,13 +197,16 @@ async def stream(
                 body = await response.aread()
             except httpx.HTTPError as exc:
                 raise _map_transport_error(exc, where) from exc
-            raise fam.map_error(
-                response.status_code,
-                response.headers,
-                body,
-                provider=endpoint.provider,
-                model=request.model,
-                now=now,
+            raise _redacted(
+                fam.map_error(
+                    response.status_code,
+                    response.headers,
+                    body,
+                    provider=endpoint.provider,
+                    model=request.model,
+                    now=now,
+                ),
+                endpoint,
             )
         events = EventStream(
             response,
@@ -241,13 +251,16 @@ async def complete(
     except httpx.HTTPError as exc:
         raise _map_transport_error(exc, where) from exc
     if response.status_code >= 300:
-        raise fam.map_error(
-            response.status_code,
-            response.headers,
-            response.content,
-            provider=endpoint.provider,
-            model=request.model,
-            now=time.time(),
+        raise _redacted(
+            fam.map_error(
+                response.status_code,
+                response.headers,
+                response.content,
+                provider=endpoint.provider,
+                model=request.model,
+                now=time.time(),
+            ),
+            endpoint,
         )
     return fam.decode_response(response.content)
 

@@ -85,6 +85,22 @@ class ProviderError(Exception):
     def message(self) -> str:
         return str(self.args[0]) if self.args else ""
 
+    def redact(self, secret: str) -> None:
+        """Mask every occurrence of ``secret`` (a key the caller knows) in this error.
+
+        Shape-based scrubbing catches keys as providers issue them; this catches the
+        exact key in use, whatever its shape (providers echo a wrong key back).
+        """
+        if not secret:
+            return
+        masked = secret[:3] + "***"
+        self.args = tuple(
+            arg.replace(secret, masked) if isinstance(arg, str) else arg for arg in self.args
+        )
+        body = getattr(self, "body", None)
+        if isinstance(body, str):
+            self.body = body.replace(secret, masked)
+
 
 class RequestError(ProviderError, ValueError):
     """The request cannot be sent as given: the caller must change it."""

@@ -109,6 +109,19 @@ class Ledger:
         self._in_flight.add(call_id)
         self._accepted += 1
 
+    def withdraw(self, call_id: str) -> None:
+        """Undo :meth:`accept` for a call that never entered the engine (refused at
+        admission, or its caller was cancelled while waiting for room).
+
+        Raises:
+            LedgerError: the call is not in flight.
+        """
+        try:
+            self._in_flight.remove(call_id)
+        except KeyError:
+            raise LedgerError(f"call {call_id} withdrawn but it is not in flight") from None
+        self._accepted -= 1
+
     def finish(self, record: CallRecord) -> None:
         """Record the end of a call.
 

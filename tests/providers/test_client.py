@@ -244,3 +244,20 @@ async def test_given_http_client_is_left_open() -> None:
         async with Client(endpoint, TinyFamily(), http=http):
             pass
         assert not http.is_closed
+
+
+async def test_the_endpoints_own_key_is_redacted_whatever_its_shape() -> None:
+    short_key = "abc123"  # too short for shape-based scrubbing
+
+    async def handler(req: HTTPRequest, stream: anyio.abc.SocketStream) -> None:
+        body = f"Incorrect API key provided: {short_key}".encode()
+        await stream.send(json_response(401, body))
+
+    async with serve(handler) as url:
+        endpoint = Endpoint(provider="tiny", base_url=url, api_key=Secret(short_key))
+        async with Client(endpoint, TinyFamily()) as client:
+            with pytest.raises(APIError) as info:
+                async with client.stream(REQUEST):
+                    pass  # pragma: no cover
+    assert short_key not in str(info.value) and short_key not in info.value.body
+    assert "Incorrect API key provided: abc***" in str(info.value)

@@ -1,0 +1,209 @@
+"""A call in the engine: its options, its internal state, and the caller's handle.
+
+The handle (:class:`CallStream`) is what ``engine.stream`` yields: an async
+iterator over the call's events, ending with its terminal event. It has no public
+constructor; the engine makes them.
+
+Invariant: the engine sends exactly one terminal event per call into the call's
+channel (best effort if the caller already went away), and records exactly one
+ledger entry, whatever happens: completion, failure, caller cancellation,
+deadline or shutdown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+import anyio
+import msgspec
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from providers.events import Response
+from providers.messages import Request
+
+from .events import CallEvent, Cancelled, Completed, Failed, Terminal
+from .lifecycle import CallLifecycle
+
+if TYPE_CHECKING:
+    from .routing import Deployment, Route
+    from .scheduler import Ticket
+
+__all__ = ["CallFailed", "CallOptions", "CallStream"]
+
+
+class CallOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """How the engine treats one call.
+
+    Attributes:
+        priority: Higher leaves the queue first.
+        timeout: Seconds from submission after which the call fails (queued time
+            and every attempt included); a call whose deadline passes while queued
+            fails at once without touching a provider.
+        tenant: Fair-queuing group (a user, a team, an agent).
+        agent: The agent that made the call, for the ledger.
+        allow_restart: After a committed attempt fails, start over with a
+            ``Restart`` event instead of failing (the caller must discard text).
+        metadata: Kept in the ledger.
+    """
+
+    priority: int = 0
+    timeout: float | None = None
+    tenant: str = ""
+    agent: str | None = None
+    allow_restart: bool = False
+    metadata: dict[str, str] = {}
+
+    def __post_init__(self) -> None:
+        if self.timeout is not None and self.timeout <= 0:
+            raise ValueError(f"timeout must be positive seconds, got {self.timeout}")
+
+
+class CallFailed(Exception):
+    """Raised by ``CallStream.response()`` and ``engine.complete`` when a call was
+    cancelled; failures re-raise the provider's own typed error instead."""
+
+
+class _Call:
+    """The engine's state for one call. Touched by one actor at a time: the
+    scheduler while queued, the provider task while running."""
+
+    __slots__ = (
+        "admitted",
+        "cancel_requested",
+        "collector",
+        "deadline",
+        "error",
+        "id",
+        "life",
+        "options",
+        "request",
+        "route",
+        "scope",
+        "send",
+        "terminal",
+        "ticket",
+        "tried",
+    )
+
+    def __init__(
+        self,
+        call_id: str,
+        request: Request,
+        options: CallOptions,
+        route: Route,
+        send: MemoryObjectSendStream[CallEvent],
+        now: float,
+    ) -> None:
+        self.id = call_id
+        self.request = request
+        self.options = options
+        self.route = route
+        self.send = send
+        self.life = CallLifecycle(call_id, now)
+        self.deadline = None if options.timeout is None else now + options.timeout
+        self.tried: list[Deployment] = []
+        self.ticket: Ticket[_Call] | None = None
+        self.scope: anyio.CancelScope | None = None
+        self.error: BaseException | None = None
+        self.terminal: Terminal | None = None
+        self.cancel_requested = False
+        self.admitted = False  # holds an admission token while queued the first time
+        # engine.map's shared channel and this call's index in it: only the terminal
+        # event goes there (map callers want results, not tokens).
+        self.collector: tuple[MemoryObjectSendStream[tuple[int, Terminal]], int] | None = None
+
+
+class CallStream:
+    """The caller's view of one call: its events, as they arrive.
+
+    ``async for event in call`` yields provider events (``TextDelta``...), runtime
+    events (``Restart``) and ends after the terminal event (``Completed``,
+    ``Failed`` or ``Cancelled``). Leaving an ``async with`` block before the end
+    cancels the call and closes its upstream stream.
+    """
+
+    def __init__(
+        self,
+        call: _Call,
+        receive: MemoryObjectReceiveStream[CallEvent],
+        cancel: Callable[[], None],
+        token: object,
+    ) -> None:
+        if token is not _TOKEN:
+            raise TypeError("CallStream has no public constructor; use engine.stream()")
+        self.id = call.id
+        self._call = call
+        self._receive = receive
+        self._cancel = cancel
+        self._terminal: Terminal | None = None
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> CallEvent:
+        if self._terminal is not None:
+            raise StopAsyncIteration
+        try:
+            event = await self._receive.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            self._receive.close()
+            raise StopAsyncIteration from None
+        if isinstance(event, Completed | Failed | Cancelled):
+            self._terminal = event
+            self._receive.close()  # nothing follows a terminal event
+        return event
+
+    @property
+    def terminal(self) -> Terminal | None:
+        """The terminal event, once the iteration has reached it."""
+        return self._terminal
+
+    async def response(self) -> Response:
+        """Read to the end; return the response, or raise why there is none.
+
+        Raises:
+            ProviderError: the call failed (the provider's typed error).
+            CallFailed: the call was cancelled.
+        """
+        async for _ in self:
+            pass
+        terminal = self._terminal
+        if isinstance(terminal, Completed):
+            return terminal.response
+        if self._call.error is not None:
+            raise self._call.error
+        if isinstance(terminal, Failed):
+            raise CallFailed(
+                f"call {self.id} failed: {terminal.error.kind}: {terminal.error.message}"
+            )
+        reason = terminal.reason if isinstance(terminal, Cancelled) else "stream closed"
+        raise CallFailed(f"call {self.id} was cancelled ({reason})")
+
+    def cancel(self) -> None:
+        """Cancel the call (idempotent). Its stream ends with ``Cancelled``."""
+        self._cancel()
+
+    async def aclose(self) -> None:
+        if self._terminal is None:
+            self._cancel()
+        self._receive.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        state = type(self._terminal).__name__.lower() if self._terminal else "open"
+        return f"<CallStream {self.id} {state}>"
+
+
+_TOKEN: Any = object()

@@ -1,0 +1,277 @@
+"""Engine configuration: providers, routes, scheduling, from Python, TOML or the environment.
+
+A *provider* here is one account on one API (an endpoint, a family, a key): the
+unit that owns a connection pool and a rate-limit budget. A *deployment* is a
+provider plus a model (``openai/gpt-4o-mini``). A *route* is what a request names
+in ``Request.model``: a deployment, an alias with ordered fallbacks or balanced
+targets, or a bare model name for the default provider.
+
+With no providers configured and no API key in the environment, the engine
+starts the built-in simulator and routes everything there (the embedded default).
+
+TOML example::
+
+    default_provider = "openai"
+
+    [providers.openai]
+    preset = "openai"                 # base URL, family, key variable from the preset
+
+    [providers.local]
+    family = "openai"
+    base_url = "http://127.0.0.1:8000/v1"
+    max_concurrency = 64
+
+    [routes.fast]
+    targets = ["openai/gpt-4o-mini", "local/llama-3.1-8b"]
+    strategy = "fallback"             # or "least_outstanding", "lowest_latency"
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from providers.families import FAMILY_NAMES, Endpoint
+from providers.presets import PRESETS, endpoint_from_preset, get_preset
+from providers.secrets import Secret
+
+__all__ = [
+    "DEFAULT_MAX_CONCURRENCY",
+    "ConfigError",
+    "EngineConfig",
+    "ProviderConfig",
+    "RouteConfig",
+    "SchedulerConfig",
+    "load_config",
+]
+
+DEFAULT_MAX_CONCURRENCY = 256
+DEFAULT_MAX_QUEUED = 100_000
+DEFAULT_SHUTDOWN_TIMEOUT = 10.0
+DEFAULT_STREAM_BUFFER = 64
+
+# The environment variables that, when set and no provider is configured, make
+# the engine use the real provider instead of the simulator (first wins as default).
+ENV_PROVIDERS = ("openai", "anthropic", "gemini")
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the setting and the fix."""
+
+
+class ProviderConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """One provider account.
+
+    Attributes:
+        preset: A vendor preset (``openai``, ``anthropic``, ``groq``...) giving the
+            family, base URL and key variable.
+        family: The wire family, when there is no preset.
+        base_url: Overrides the preset's URL (required without a preset).
+        api_key_env: The environment variable holding the key (defaults to the preset's).
+        api_key: The key itself (prefer ``api_key_env``; never put keys in files).
+        headers: Extra headers on every request.
+        max_concurrency: Calls in flight at once on this provider; the connection
+            pool is sized to it (never a silent cap).
+    """
+
+    preset: str | None = None
+    family: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    api_key: str | None = None
+    headers: dict[str, str] = {}
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+
+    def __post_init__(self) -> None:
+        if self.preset is None and self.family is None:
+            raise ConfigError("a provider needs preset= (a vendor preset) or family= and base_url=")
+        if self.preset is not None and self.preset not in PRESETS:
+            raise ConfigError(
+                f"unknown preset {self.preset!r}; choose one of: {', '.join(sorted(PRESETS))}"
+            )
+        if self.family is not None and self.family not in FAMILY_NAMES:
+            raise ConfigError(
+                f"unknown family {self.family!r}; choose one of: {', '.join(FAMILY_NAMES)}"
+            )
+        if self.preset is None and self.base_url is None:
+            raise ConfigError(f"provider with family={self.family!r} needs base_url=")
+        if self.api_key is not None and self.api_key_env is not None:
+            raise ConfigError("give api_key= or api_key_env=, not both")
+        if self.max_concurrency < 1:
+            raise ConfigError(f"max_concurrency must be at least 1, got {self.max_concurrency}")
+
+    def resolved_family(self) -> str:
+        if self.family is not None:
+            return self.family
+        assert self.preset is not None
+        return get_preset(self.preset).family
+
+    def endpoint(self, name: str, env: Mapping[str, str]) -> Endpoint:
+        """The endpoint for this provider, its key read from ``env`` where named."""
+        key: str | None = self.api_key
+        if key is None and self.api_key_env is not None:
+            key = env.get(self.api_key_env)
+            if not key:
+                raise ConfigError(
+                    f"provider {name!r}: the key variable {self.api_key_env} is not set"
+                )
+        if self.preset is not None:
+            base = endpoint_from_preset(
+                self.preset, api_key=key, base_url=self.base_url, env=env, headers=self.headers
+            )
+            return msgspec.structs.replace(base, provider=name)
+        assert self.base_url is not None
+        return Endpoint(
+            provider=name,
+            base_url=self.base_url,
+            api_key=Secret(key) if key else None,
+            headers=dict(self.headers),
+        )
+
+
+class RouteConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """An alias for one or more deployments.
+
+    Attributes:
+        targets: Deployments as ``provider/model``.
+        strategy: ``fallback``: the first target, the next ones only when it fails
+            with an error another deployment may not have (rate limit, overload,
+            server error, open breaker, context length); ``least_outstanding``:
+            the target with the fewest calls in flight; ``lowest_latency``: the
+            target with the lowest recent time to first token.
+    """
+
+    targets: list[str]
+    strategy: Literal["fallback", "least_outstanding", "lowest_latency"] = "fallback"
+
+    def __post_init__(self) -> None:
+        if not self.targets:
+            raise ConfigError("a route needs at least one target (provider/model)")
+        for target in self.targets:
+            if "/" not in target:
+                raise ConfigError(f"route target {target!r} must be provider/model")
+
+
+class SchedulerConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Admission and fairness.
+
+    Attributes:
+        max_queued: Calls that may wait for a provider at once.
+        when_full: ``wait``: a new call waits for room (backpressure on the
+            caller); ``refuse``: it fails at once with ``EngineOverloaded``.
+        tenant_weights: Weighted fair queuing shares by tenant (default 1).
+    """
+
+    max_queued: int = DEFAULT_MAX_QUEUED
+    when_full: Literal["wait", "refuse"] = "wait"
+    tenant_weights: dict[str, float] = {}
+
+    def __post_init__(self) -> None:
+        if self.max_queued < 1:
+            raise ConfigError(f"scheduler.max_queued must be at least 1, got {self.max_queued}")
+        for tenant, weight in self.tenant_weights.items():
+            if weight <= 0:
+                raise ConfigError(f"scheduler.tenant_weights[{tenant!r}] must be positive")
+
+
+class EngineConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Everything the engine needs.
+
+    Attributes:
+        providers: Provider accounts by name.
+        routes: Route aliases by name.
+        default_provider: Where a bare model name goes.
+        simulator: Run the built-in simulator in process and route to it:
+            ``None`` (default) does so only when no provider is configured and no
+            known API key is in the environment.
+        scheduler: Admission and fairness.
+        stream_buffer: Events buffered per call before a slow consumer slows its
+            own stream (never the others).
+        shutdown_timeout: Seconds calls in flight get to finish when the engine
+            closes, before they are cancelled.
+    """
+
+    providers: dict[str, ProviderConfig] = {}
+    routes: dict[str, RouteConfig] = {}
+    default_provider: str | None = None
+    simulator: bool | None = None
+    scheduler: SchedulerConfig = SchedulerConfig()
+    stream_buffer: int = DEFAULT_STREAM_BUFFER
+    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
+
+    def __post_init__(self) -> None:
+        for name in self.providers:
+            if not name or "/" in name:
+                raise ConfigError(f"provider name {name!r} must be non-empty and contain no '/'")
+        if self.default_provider is not None and self.default_provider not in self.providers:
+            raise ConfigError(
+                f"default_provider {self.default_provider!r} is not among providers: "
+                f"{', '.join(sorted(self.providers)) or '(none)'}"
+            )
+        for alias, route in self.routes.items():
+            if alias in self.providers:
+                raise ConfigError(f"route {alias!r} has the name of a provider; rename one")
+            for target in route.targets:
+                provider = target.split("/", 1)[0]
+                if provider not in self.providers:
+                    raise ConfigError(
+                        f"route {alias!r}: target {target!r} names provider {provider!r}, "
+                        f"which is not configured"
+                    )
+        if self.simulator is True and self.providers:
+            raise ConfigError(
+                "simulator=true routes everything to the simulator; remove providers or "
+                "set simulator=false"
+            )
+        if self.stream_buffer < 1:
+            raise ConfigError(f"stream_buffer must be at least 1, got {self.stream_buffer}")
+        if self.shutdown_timeout < 0:
+            raise ConfigError(f"shutdown_timeout must be >= 0, got {self.shutdown_timeout}")
+
+    def with_environment(self, env: Mapping[str, str]) -> EngineConfig:
+        """This config, or, when it names no provider, one built from the API keys in
+        ``env`` (OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY)."""
+        if self.providers or self.simulator is True:
+            return self
+        found = {
+            name: ProviderConfig(preset=name)
+            for name in ENV_PROVIDERS
+            if env.get(get_preset(name).key_env or "")
+        }
+        if not found:
+            return self
+        return msgspec.structs.replace(
+            self, providers=found, default_provider=self.default_provider or next(iter(found))
+        )
+
+    @property
+    def uses_simulator(self) -> bool:
+        return self.simulator is True or (self.simulator is None and not self.providers)
+
+
+def load_config(path: str | Path) -> EngineConfig:
+    """Read an EngineConfig from a TOML file.
+
+    Raises:
+        ConfigError: the file cannot be read, is not TOML, or holds an unknown or
+            invalid setting (the message names it).
+    """
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
+    try:
+        return msgspec.toml.decode(data, type=EngineConfig)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"config {path}: {exc}") from exc
+    except msgspec.DecodeError as exc:
+        raise ConfigError(f"config {path} is not valid TOML: {exc}") from exc
+
+
+def environment() -> Mapping[str, str]:
+    """The process environment (a seam for tests)."""
+    return os.environ

@@ -1,0 +1,593 @@
+"""The engine: the public entry point of the runtime.
+
+::
+
+    async with swarm.open_engine() as engine:          # no config, no key: the simulator
+        async with engine.stream(request) as call:      # events as they arrive
+            async for event in call: ...
+        response = await engine.complete(request)
+        async for result in engine.map(requests, concurrency=100): ...
+
+Actors (each a task in the engine's task group, talking through bounded channels):
+
+* the scheduler owns the queue (``SchedulerCore``) and the in-flight counts per
+  provider (its credits); it admits calls from the submit channel while the queue
+  has room, expires deadlines, and dispatches a call to a provider actor only when
+  that provider has room, so priorities and fairness decide who goes next;
+* one provider actor per provider account owns an ``httpx.AsyncClient`` sized to
+  the provider's ``max_concurrency`` and runs each dispatched call as a task in its
+  own task group; it reports back on the control channel (done, fallback).
+
+Invariant: every call accepted is in exactly one of: the submit channel, the
+scheduler's queue, a provider's inbox or task, or finished (ledger record and
+terminal event). ``ledger.accepted == in_flight + completed + failed + cancelled``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import AsyncIterator, Hashable, Iterable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Literal, cast
+
+import anyio
+import msgspec
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectSendStream
+
+from providers.errors import TimeoutError as ProviderTimeoutError
+from providers.events import Response
+from providers.messages import Request
+
+from .call import _TOKEN, CallOptions, CallStream, _Call
+from .config import ConfigError, EngineConfig, ProviderConfig, environment
+from .errors import EngineClosed, EngineOverloaded
+from .events import CallEvent, Cancelled, Completed, ErrorInfo, Failed, Terminal
+from .ledger import Ledger, LedgerStatistics, record_from_lifecycle
+from .pricing import PriceTable
+from .provider_actor import ProviderActor, ProviderStatistics
+from .routing import Deployment, Router
+from .scheduler import QueueFull, SchedulerCore
+
+__all__ = ["Engine", "EngineStatistics", "MapResult", "open_engine"]
+
+# The simulator's providers, one per wire family, when the engine embeds it.
+SIM_PROVIDERS = {
+    "sim": "openai",
+    "sim-responses": "openai-responses",
+    "sim-anthropic": "anthropic",
+    "sim-gemini": "gemini",
+}
+SIM_KEY = "sk-sim-local"
+
+
+class EngineStatistics(msgspec.Struct, kw_only=True, frozen=True):
+    queued: int
+    providers: dict[str, ProviderStatistics]
+    ledger: LedgerStatistics
+
+
+class MapResult(msgspec.Struct, kw_only=True, frozen=True):
+    """One result of ``engine.map``: the request's index and its terminal event."""
+
+    index: int
+    event: Terminal
+
+    @property
+    def response(self) -> Response | None:
+        return self.event.response if isinstance(self.event, Completed) else None
+
+    @property
+    def ok(self) -> bool:
+        return isinstance(self.event, Completed)
+
+
+_ControlKind = Literal["done", "requeue", "cancel"]
+
+
+class Engine:
+    """Runs calls. Obtained from :func:`open_engine` (no public constructor)."""
+
+    def __init__(self, config: EngineConfig, env: Mapping[str, str], token: object) -> None:
+        if token is not _TOKEN:
+            raise TypeError("use swarm.open_engine() to get an Engine")
+        self.config = config
+        self._router = Router(config)
+        self._ledger = Ledger()
+        self._prices = PriceTable()
+        # Fallbacks re-enter without a token (they were admitted once), so the core
+        # has headroom for one per call that can be in flight.
+        self._core: SchedulerCore[_Call] = SchedulerCore(
+            max_queued=config.scheduler.max_queued
+            + sum(p.max_concurrency for p in config.providers.values()),
+            weights=config.scheduler.tenant_weights,
+        )
+        total = sum(p.max_concurrency for p in config.providers.values())
+        max_queued = config.scheduler.max_queued
+        # Admission: a call takes a token before it enters and gives it back when it
+        # leaves the queue (dispatched, expired, cancelled), so exactly max_queued
+        # calls can wait; the submit channel is transport and never fills.
+        self._admission = anyio.Semaphore(max_queued)
+        self._submit_send, self._submit_receive = anyio.create_memory_object_stream[_Call](
+            max_queued
+        )
+        # Control messages never wait: at most one "done" and one "requeue" per call
+        # in flight, and one "cancel" per call, so this bound is never reached.
+        self._control_send, self._control_receive = anyio.create_memory_object_stream[
+            tuple[_ControlKind, _Call, str]
+        ](2 * total + config.scheduler.max_queued + 1024)
+        self._actors: dict[str, ProviderActor] = {}
+        for name, provider in config.providers.items():
+            self._actors[name] = ProviderActor(
+                name,
+                provider.endpoint(name, env),
+                provider.resolved_family(),
+                max_concurrency=provider.max_concurrency,
+                engine=self,
+            )
+        self._in_flight = {name: 0 for name in config.providers}
+        self._wake = anyio.Event()
+        self._closing = False
+        self._drained = anyio.Event()
+        self._ids = itertools.count(1)
+
+    # -- public API -----------------------------------------------------------------------
+
+    async def submit(
+        self,
+        request: Request,
+        *,
+        priority: int = 0,
+        timeout: float | None = None,  # noqa: ASYNC109 - the call's deadline, not this await's
+        tenant: str = "",
+        agent: str | None = None,
+        allow_restart: bool = False,
+        metadata: dict[str, str] | None = None,
+    ) -> CallStream:
+        """Accept a call and return its handle (see :meth:`stream` for the options).
+
+        With ``scheduler.when_full = "wait"`` this waits while the queue is full.
+
+        Raises:
+            UnknownRoute: ``request.model`` names no provider, alias or default.
+            EngineOverloaded: the queue is full and the engine refuses.
+            EngineClosed: the engine is closing.
+        """
+        options = CallOptions(
+            priority=priority,
+            timeout=timeout,
+            tenant=tenant,
+            agent=agent,
+            allow_restart=allow_restart,
+            metadata=metadata or {},
+        )
+        return await self._submit(request, options, collector=None)
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        request: Request,
+        *,
+        priority: int = 0,
+        timeout: float | None = None,  # noqa: ASYNC109 - the call's deadline, not this await's
+        tenant: str = "",
+        agent: str | None = None,
+        allow_restart: bool = False,
+        metadata: dict[str, str] | None = None,
+    ) -> AsyncIterator[CallStream]:
+        """Run a call and yield its event stream; leaving the block early cancels it.
+
+        Args:
+            request: What to ask; ``request.model`` names the route
+                (``provider/model``, an alias, or a model of the default provider).
+            priority: Higher leaves the queue first.
+            timeout: Seconds until the call fails, queueing and retries included.
+            tenant: Fair-queuing group.
+            agent: The agent making the call (kept in the ledger).
+            allow_restart: Prefer a ``Restart`` over failing when a stream breaks
+                after it began.
+            metadata: Kept in the ledger.
+        """
+        call = await self.submit(
+            request,
+            priority=priority,
+            timeout=timeout,
+            tenant=tenant,
+            agent=agent,
+            allow_restart=allow_restart,
+            metadata=metadata,
+        )
+        async with call:
+            yield call
+
+    async def complete(self, request: Request, **options: object) -> Response:
+        """Run a call to the end and return its response.
+
+        Raises:
+            ProviderError: the call failed (the provider's typed error).
+            CallFailed: the call was cancelled.
+        """
+        call = await self.submit(request, **options)  # type: ignore[arg-type]
+        async with call:
+            return await call.response()
+
+    async def map(
+        self,
+        requests: Iterable[Request],
+        *,
+        concurrency: int = 64,
+        **options: object,
+    ) -> AsyncIterator[MapResult]:
+        """Run many calls, at most ``concurrency`` at once; yield results as they finish.
+
+        Leaving the loop early cancels the calls still running.
+        """
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        call_options = CallOptions(**options)  # type: ignore[arg-type]
+        send, receive = anyio.create_memory_object_stream[tuple[int, Terminal]](concurrency)
+        it = enumerate(requests)
+        running: dict[int, CallStream] = {}
+
+        async def submit_next() -> bool:
+            for index, request in it:
+                handle = await self._submit(request, call_options, collector=(send, index))
+                running[index] = handle
+                return True
+            return False
+
+        try:
+            for _ in range(concurrency):
+                if not await submit_next():
+                    break
+            while running:
+                index, terminal = await receive.receive()
+                done = running.pop(index, None)
+                if done is not None:
+                    await done.aclose()
+                await submit_next()
+                yield MapResult(index=index, event=terminal)
+        finally:
+            for handle in running.values():
+                handle.cancel()
+                handle._receive.close()
+            send.close()
+            receive.close()
+
+    def statistics(self) -> EngineStatistics:
+        return EngineStatistics(
+            queued=len(self._core),
+            providers={name: actor.statistics() for name, actor in self._actors.items()},
+            ledger=self._ledger.statistics(),
+        )
+
+    @property
+    def ledger(self) -> Ledger:
+        return self._ledger
+
+    # -- admission --------------------------------------------------------------------------
+
+    async def _submit(
+        self,
+        request: Request,
+        options: CallOptions,
+        collector: tuple[MemoryObjectSendStream[tuple[int, Terminal]], int] | None,
+    ) -> CallStream:
+        if self._closing:
+            raise EngineClosed("the engine is closing; it takes no new calls")
+        route = self._router.resolve(request.model)
+        send, receive = anyio.create_memory_object_stream[CallEvent](self.config.stream_buffer)
+        call = _Call(f"call-{next(self._ids)}", request, options, route, send, anyio.current_time())
+        call.collector = collector
+        handle = CallStream(call, receive, lambda: self._request_cancel(call), _TOKEN)
+        self._ledger.accept(call.id)
+        try:
+            if self.config.scheduler.when_full == "refuse":
+                try:
+                    self._admission.acquire_nowait()
+                except anyio.WouldBlock:
+                    raise EngineOverloaded(
+                        f"the engine's queue is full ({self.config.scheduler.max_queued} calls, "
+                        "scheduler.max_queued); retry later or raise the limit"
+                    ) from None
+            else:
+                await self._admission.acquire()
+            call.admitted = True
+            if self._closing:
+                raise EngineClosed("the engine closed while this call waited for room")
+            self._submit_send.send_nowait(call)
+        except BaseException:
+            self._ledger.withdraw(call.id)  # never accepted
+            send.close()
+            receive.close()
+            raise
+        self._wake.set()
+        return handle
+
+    def _request_cancel(self, call: _Call) -> None:
+        if call.terminal is not None or call.cancel_requested:
+            return
+        call.cancel_requested = True
+        if call.scope is not None:
+            call.scope.cancel()  # running: its provider task records the cancellation
+        else:
+            self._control(("cancel", call, ""))
+
+    def _control(self, message: tuple[_ControlKind, _Call, str]) -> None:
+        self._control_send.send_nowait(message)  # bounded so that it never blocks
+        self._wake.set()
+
+    # -- the scheduler actor -----------------------------------------------------------------
+
+    async def _scheduler(self) -> None:
+        core = self._core
+        try:
+            while True:
+                wake = self._wake = anyio.Event()
+                self._handle_control()
+                while True:
+                    try:
+                        call = self._submit_receive.receive_nowait()
+                    except anyio.WouldBlock:
+                        break
+                    self._enqueue(call)
+                now = anyio.current_time()
+                for ticket in core.expire(now):
+                    self._fail_queued(ticket.call, now)
+                self._dispatch_ready()
+                deadline = core.next_deadline()
+                with anyio.move_on_at(math.inf if deadline is None else deadline):
+                    await wake.wait()
+        finally:
+            self._cancel_all_queued()
+
+    def _enqueue(self, call: _Call) -> None:
+        if call.cancel_requested:
+            self._leave_queue(call)
+            self._finish_cancelled(call, "caller")
+            return
+        key = (call.route.name, tuple(call.tried))
+        estimate = _estimate_tokens(call.request)
+        try:
+            call.ticket = self._core.push(
+                call,
+                route=key,
+                priority=call.options.priority,
+                tenant=call.options.tenant,
+                cost=estimate,
+                deadline=call.deadline,
+            )
+        except QueueFull:  # pragma: no cover - admission only reads while there is room
+            raise AssertionError("scheduler admitted a call into a full queue") from None
+
+    def _handle_control(self) -> None:
+        while True:
+            try:
+                kind, call, provider = self._control_receive.receive_nowait()
+            except anyio.WouldBlock:
+                return
+            if kind == "done":
+                self._in_flight[provider] -= 1
+            elif kind == "requeue":
+                # A fallback: already admitted, so it bypasses the admission bound.
+                if call.terminal is None:
+                    self._enqueue(call)
+            elif kind == "cancel" and call.ticket is not None and self._core.remove(call.ticket):
+                call.ticket = None
+                self._leave_queue(call)
+                self._finish_cancelled(call, "caller")
+
+    def _has_room(self, deployment: Deployment) -> bool:
+        actor = self._actors[deployment.provider]
+        return self._in_flight[deployment.provider] < actor.max_concurrency
+
+    def _dispatch_ready(self) -> None:
+        # Queue keys are (route name, deployments already tried); the choice for a
+        # key is computed once per round, and afresh after each dispatch.
+        choices: dict[Hashable, Deployment | None] = {}
+
+        def ready(key: Hashable) -> bool:
+            if key not in choices:
+                name, tried = cast(tuple[str, tuple[Deployment, ...]], key)
+                choices[key] = self._router.resolve(name).choose(
+                    exclude=tried,
+                    has_room=self._has_room,
+                    outstanding=lambda d: self._in_flight[d.provider],
+                    latency=lambda d: self._actors[d.provider].latency(d.model),
+                )
+            return choices[key] is not None
+
+        while (ticket := self._core.pop(ready)) is not None:
+            call = ticket.call
+            call.ticket = None
+            self._leave_queue(call)
+            deployment = choices[ticket.route]
+            assert deployment is not None
+            self._in_flight[deployment.provider] += 1
+            self._actors[deployment.provider].dispatch(call, deployment)
+            choices.clear()  # room changed
+
+    def _leave_queue(self, call: _Call) -> None:
+        if call.admitted:
+            call.admitted = False
+            self._admission.release()
+
+    def _fail_queued(self, call: _Call, now: float) -> None:
+        call.ticket = None
+        self._leave_queue(call)
+        timeout = call.options.timeout
+        error = ProviderTimeoutError(
+            f"call {call.id} to {call.request.model}: its deadline ({timeout} s) passed "
+            "while it was queued; no provider was called",
+            phase="total",
+        )
+        self.finish_failed(call, error)
+
+    def _cancel_all_queued(self) -> None:
+        for ticket in self._core.expire(math.inf):
+            self._finish_cancelled(ticket.call, "shutdown")
+        while True:
+            try:
+                call = self._submit_receive.receive_nowait()
+            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                break
+            self._finish_cancelled(call, "shutdown")
+        while (left := self._core.pop(lambda key: True)) is not None:
+            self._finish_cancelled(left.call, "shutdown")
+
+    # -- endings (called by the scheduler and by provider tasks) ------------------------------
+
+    def finish_completed(self, call: _Call, response: Response, deployment: Deployment) -> None:
+        now = anyio.current_time()
+        call.life.complete(now)
+        cost = self._prices.cost(deployment.model, response.usage)
+        self._record(call, response=response, cost=cost)
+        self._deliver(call, Completed(call_id=call.id, response=response))
+
+    def finish_failed(self, call: _Call, error: BaseException) -> None:
+        now = anyio.current_time()
+        call.life.fail(now)
+        call.error = error
+        info = ErrorInfo.from_exception(error, provider=call.life.deployment)
+        self._record(call, error=info)
+        self._deliver(call, Failed(call_id=call.id, error=info))
+
+    def _finish_cancelled(
+        self, call: _Call, reason: Literal["caller", "deadline", "shutdown"]
+    ) -> None:
+        call.life.cancel(anyio.current_time())
+        self._record(call)
+        self._deliver(call, Cancelled(call_id=call.id, reason=reason))
+
+    finish_cancelled = _finish_cancelled
+
+    def _record(
+        self,
+        call: _Call,
+        *,
+        response: Response | None = None,
+        cost: float | None = None,
+        error: ErrorInfo | None = None,
+    ) -> None:
+        record = record_from_lifecycle(
+            call.life,
+            route=call.route.name,
+            model=response.model if response is not None else None,
+            tenant=call.options.tenant or None,
+            agent=call.options.agent,
+            usage=response.usage if response is not None else None,
+            cost_usd=cost,
+            finish_reason=response.finish_reason if response is not None else None,
+            error=error,
+            metadata=call.options.metadata,
+        )
+        self._ledger.finish(record)
+        if self._closing and self._ledger.statistics().in_flight == 0:
+            self._drained.set()
+
+    def _deliver(self, call: _Call, terminal: Terminal) -> None:
+        """Send the terminal event and close the call's stream (best effort: a caller
+        that went away, or never reads, does not hold the engine up)."""
+        call.terminal = terminal
+        if call.collector is not None:
+            collector, index = call.collector
+            try:
+                collector.send_nowait((index, terminal))
+            except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                pass
+        else:
+            try:
+                call.send.send_nowait(terminal)
+            except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                pass
+        call.send.close()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def _run(self, tg: TaskGroup) -> None:
+        tg.start_soon(self._scheduler, name="swarm.scheduler")
+        for actor in self._actors.values():
+            await tg.start(actor.run, name=f"swarm.provider.{actor.name}")
+
+    async def _shutdown(self, tg: TaskGroup) -> None:
+        self._closing = True
+        if self._ledger.statistics().in_flight == 0:
+            self._drained.set()
+        with anyio.move_on_after(self.config.shutdown_timeout, shield=True):
+            await self._drained.wait()
+        tg.cancel_scope.cancel()
+        # Wake submitters still waiting for room: they find the engine closed.
+        for _ in range(self._admission.statistics().tasks_waiting):
+            self._admission.release()
+
+    def _close_channels(self) -> None:
+        """After every actor has stopped: close the engine's own channels."""
+        for channel in (
+            self._submit_send,
+            self._submit_receive,
+            self._control_send,
+            self._control_receive,
+        ):
+            channel.close()
+        for actor in self._actors.values():
+            actor.close()
+
+
+def _estimate_tokens(request: Request) -> float:
+    """Rough prompt + output size, for fair queuing by cost (characters / 4)."""
+    chars = sum(len(m.text) for m in request.messages)
+    return chars / 4 + (request.max_tokens or 256)
+
+
+def _simulator_config(config: EngineConfig, base_urls: Mapping[str, str]) -> EngineConfig:
+    providers = {
+        name: ProviderConfig(family=family, base_url=base_urls[family], api_key=SIM_KEY)
+        for name, family in SIM_PROVIDERS.items()
+    }
+    return msgspec.structs.replace(
+        config, providers=providers, default_provider="sim", simulator=False
+    )
+
+
+@asynccontextmanager
+async def open_engine(
+    config: EngineConfig | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+) -> AsyncIterator[Engine]:
+    """Start an engine for the ``async with`` block; close it at the end.
+
+    With no providers configured and no API key in the environment, the built-in
+    simulator starts in process and every route goes to it (the provider ``sim``
+    speaks OpenAI Chat Completions; ``sim-anthropic``, ``sim-gemini`` and
+    ``sim-responses`` speak the other families).
+
+    On exit, calls in flight get ``config.shutdown_timeout`` seconds to finish, then
+    everything left is cancelled (each such call ends ``Cancelled``).
+
+    Raises:
+        ConfigError: the configuration is invalid or a key variable is missing.
+    """
+    env = environment() if env is None else env
+    config = (config or EngineConfig()).with_environment(env)
+    async with AsyncExitStack() as stack:
+        if config.uses_simulator:
+            from providers.sim import SimConfig, open_simulator
+
+            sim = await stack.enter_async_context(open_simulator(SimConfig()))
+            config = _simulator_config(
+                config, {family: sim.base_url_for(family) for family in SIM_PROVIDERS.values()}
+            )
+        if not config.providers:
+            raise ConfigError("no provider is configured")
+        engine = Engine(config, env, _TOKEN)
+        try:
+            async with anyio.create_task_group() as tg:
+                await engine._run(tg)
+                try:
+                    yield engine
+                finally:
+                    await engine._shutdown(tg)
+        finally:
+            engine._close_channels()

@@ -1,0 +1,33 @@
+"""Errors of the runtime (``swarm``).
+
+::
+
+    SwarmError
+    ├── EngineOverloaded    the engine's queue is full and it is set to refuse (retry later)
+    └── EngineClosed        the engine is shutting down or closed; no new calls (misuse)
+
+Provider errors (``providers.ProviderError`` and its tree) pass through the
+engine unchanged: a failed call re-raises the provider's own typed error.
+Configuration errors are ``swarm.config.ConfigError`` (a ``ValueError``).
+"""
+
+from __future__ import annotations
+
+__all__ = ["EngineClosed", "EngineOverloaded", "SwarmError"]
+
+
+class SwarmError(Exception):
+    """Root of the runtime's own errors."""
+
+
+class EngineOverloaded(SwarmError):
+    """The engine refused a call: its queue is full (``scheduler.when_full = "refuse"``).
+
+    A retry later may succeed; so may raising ``scheduler.max_queued``.
+    """
+
+    retryable = True
+
+
+class EngineClosed(SwarmError, RuntimeError):
+    """The engine is closing or closed and takes no new calls."""

@@ -1,0 +1,315 @@
+"""The engine end to end against the simulator, on trio and asyncio."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import anyio
+import pytest
+
+from providers import Message, Request, TextDelta
+from providers.errors import AuthenticationError, ServerError, TimeoutError
+from providers.sim import Fault, ModelProfile, SimConfig, open_simulator
+from swarm.call import CallFailed
+from swarm.config import EngineConfig, ProviderConfig, RouteConfig, SchedulerConfig
+from swarm.engine import Engine, open_engine
+from swarm.errors import EngineClosed, EngineOverloaded
+from swarm.events import Cancelled, Completed, Failed, Restart
+
+pytestmark = pytest.mark.anyio
+
+FAST = ModelProfile(ttft=0.0, tokens_per_second=0, output_tokens=12)
+SLOW = ModelProfile(ttft=0.0, tokens_per_second=50, output_tokens=200)  # ~4 s of stream
+
+
+@pytest.fixture(params=["trio", "asyncio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def ask(text: str = "hello", model: str = "fast", max_tokens: int | None = None) -> Request:
+    return Request(model=model, messages=[Message.user(text)], max_tokens=max_tokens)
+
+
+@asynccontextmanager
+async def engine_on_sim(
+    sim_config: SimConfig | None = None,
+    *,
+    max_concurrency: int = 64,
+    scheduler: SchedulerConfig | None = None,
+    shutdown_timeout: float = 5.0,
+    extra_providers: dict[str, ProviderConfig] | None = None,
+    routes: dict[str, RouteConfig] | None = None,
+) -> AsyncIterator[tuple[Engine, object]]:
+    config = sim_config or SimConfig(models={"fast": FAST, "slow": SLOW})
+    async with open_simulator(config) as sim:
+        providers = {
+            "sim": ProviderConfig(
+                family="openai", base_url=sim.openai_base_url, api_key="sk-test",
+                max_concurrency=max_concurrency,
+            ),
+            **(extra_providers or {}),
+        }  # fmt: skip
+        engine_config = EngineConfig(
+            providers=providers,
+            default_provider="sim",
+            routes=routes or {},
+            scheduler=scheduler or SchedulerConfig(),
+            shutdown_timeout=shutdown_timeout,
+        )
+        async with open_engine(engine_config, env={}) as engine:
+            yield engine, sim
+
+
+async def eventually(predicate: Callable[[], bool], limit: float = 5.0) -> None:
+    """Poll an observable statistic until it holds (a bounded wait, not a timing check)."""
+    with anyio.fail_after(limit):
+        while not predicate():  # noqa: ASYNC110 - statistics have no event to wait on
+            await anyio.sleep(0.005)
+
+
+def balanced(engine: Engine) -> None:
+    s = engine.statistics().ledger
+    assert s.accepted == s.in_flight + s.completed + s.failed + s.cancelled
+
+
+async def test_embedded_default_streams_from_the_simulator() -> None:
+    async with open_engine(env={}) as engine:
+        async with engine.stream(ask(model="gpt-4o-mini", max_tokens=16)) as call:
+            events = [event async for event in call]
+    assert isinstance(events[-1], Completed)
+    text = "".join(e.text for e in events if isinstance(e, TextDelta))
+    assert text and text == events[-1].response.text
+    assert events[-1].response.usage.output_tokens > 0
+
+
+async def test_stream_then_completed_and_ledger_record() -> None:
+    async with engine_on_sim() as (engine, _):
+        async with engine.stream(ask(), tenant="t1", agent="a1") as call:
+            events = [event async for event in call]
+        record = engine.ledger.records()[-1]
+    assert [type(e).__name__ for e in events][-2:] == ["Finish", "Completed"]
+    assert record.outcome == "completed" and record.attempts == 1
+    assert record.tenant == "t1" and record.agent == "a1"
+    assert record.deployment == "sim/fast"
+    assert record.ttft is not None and record.usage.output_tokens == 12
+
+
+async def test_complete_and_map() -> None:
+    async with engine_on_sim() as (engine, _):
+        response = await engine.complete(ask("one"))
+        assert response.finish_reason == "stop"
+        requests = [ask(f"q{i}") for i in range(40)]
+        results = [r async for r in engine.map(requests, concurrency=7)]
+        assert sorted(r.index for r in results) == list(range(40))
+        assert all(r.ok for r in results)
+        balanced(engine)
+        assert engine.statistics().ledger.completed == 41
+
+
+async def test_map_never_exceeds_its_concurrency() -> None:
+    async with engine_on_sim() as (engine, _):
+        peak = 0
+
+        async def watch() -> None:
+            nonlocal peak
+            while True:
+                peak = max(peak, engine.statistics().providers["sim"].running)
+                await anyio.sleep(0.001)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watch)
+            requests = [ask(f"q{i}", model="slow", max_tokens=5) for i in range(12)]
+            async for _ in engine.map(requests, concurrency=3):
+                pass
+            tg.cancel_scope.cancel()
+    assert 1 <= peak <= 3
+
+
+async def test_leaving_the_block_cancels_and_closes_upstream() -> None:
+    async with engine_on_sim() as (engine, _):
+        async with engine.stream(ask(model="slow")) as call:
+            async for event in call:
+                if isinstance(event, TextDelta):
+                    break
+        await eventually(lambda: engine.statistics().ledger.in_flight == 0)
+        record = engine.ledger.records()[-1]
+        assert record.outcome == "cancelled"
+        assert engine.statistics().providers["sim"].running == 0
+        balanced(engine)
+
+
+async def test_deadline_passing_in_the_queue_fails_without_calling_a_provider() -> None:
+    async with engine_on_sim(max_concurrency=1) as (engine, sim):
+        async with engine.stream(ask(model="slow")) as first:
+            await first.__anext__()  # the only slot is busy now
+            with pytest.raises(TimeoutError, match="while it was queued"):
+                await engine.complete(ask("late"), timeout=0.05)
+            first.cancel()
+        by_model = sim.stats.snapshot()["by_model"]  # type: ignore[attr-defined]
+    assert by_model.get("fast", 0) == 0  # the late call never reached the simulator
+
+
+async def test_priority_decides_who_goes_next() -> None:
+    async with engine_on_sim(max_concurrency=1) as (engine, _):
+        order: list[str] = []
+        async with engine.stream(ask(model="slow", max_tokens=3)) as blocker:
+
+            async def run(name: str, priority: int) -> None:
+                await engine.complete(ask(name), priority=priority)
+                order.append(name)
+
+            async with anyio.create_task_group() as tg:
+                for name, priority in [("low", 0), ("mid", 5), ("high", 9)]:
+                    tg.start_soon(run, name, priority)
+                await anyio.sleep(0.05)  # all three queued behind the blocker
+                async for _ in blocker:
+                    pass
+    assert order == ["high", "mid", "low"]
+
+
+async def test_full_queue_refuses_with_a_clear_error() -> None:
+    scheduler = SchedulerConfig(max_queued=1, when_full="refuse")
+    async with engine_on_sim(max_concurrency=1, scheduler=scheduler) as (engine, _):
+        async with engine.stream(ask(model="slow")) as running:
+            await running.__anext__()
+            queued = await engine.submit(ask("queued"))
+            await anyio.sleep(0.01)  # the scheduler takes it into its queue
+            with pytest.raises(EngineOverloaded, match="max_queued"):
+                await engine.submit(ask("refused"))
+            await queued.aclose()
+            running.cancel()
+        balanced(engine)
+
+
+async def test_errors_before_the_first_byte_are_retried_invisibly() -> None:
+    config = SimConfig(
+        models={"fast": FAST},
+        faults=[Fault(kind="status", status=503, rate=0.5, seed=3)],
+    )
+    async with engine_on_sim(config) as (engine, sim):
+        results = [r async for r in engine.map([ask(f"q{i}") for i in range(30)], concurrency=10)]
+        ledger = engine.statistics().ledger
+        attempts_seen_by_sim = sim.stats.snapshot()["requests"]  # type: ignore[attr-defined]
+    failed = [r for r in results if not r.ok]
+    # Four attempts per call at a 50% fault rate: nearly all succeed, and any that
+    # did not ended Failed with the provider's error, never silently.
+    assert len(failed) <= 3
+    for r in failed:
+        assert isinstance(r.event, Failed) and r.event.error.status == 503
+    assert ledger.attempts > 30  # retries happened
+    assert ledger.attempts == attempts_seen_by_sim  # each attempt reached the sim once
+
+
+async def test_a_broken_stream_after_commit_restarts_when_allowed() -> None:
+    config = SimConfig(
+        models={"fast": FAST},
+        faults=[Fault(kind="disconnect", after=4, rate=1.0, end=None, models=["fast"])],
+    )
+    async with engine_on_sim(config) as (engine, _):
+        async with engine.stream(ask(), allow_restart=False) as call:
+            events = [e async for e in call]
+        assert isinstance(events[-1], Failed)
+        assert not any(isinstance(e, Restart) for e in events)
+        async with engine.stream(ask("again"), allow_restart=True) as call:
+            events = [e async for e in call]
+        restarts = [e for e in events if isinstance(e, Restart)]
+        assert restarts and isinstance(events[-1], Failed)  # every attempt breaks
+        assert events[-1].error.kind == "ReadError"
+        assert engine.ledger.records()[-1].restarts == len(restarts)
+
+
+async def test_fallback_moves_to_the_next_target() -> None:
+    # "down" points at a port where nothing listens.
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    await listener.aclose()
+    down = ProviderConfig(family="openai", base_url=f"http://127.0.0.1:{port}/v1", api_key="k")
+    route = RouteConfig(targets=["down/fast", "sim/fast"], strategy="fallback")
+    async with engine_on_sim(extra_providers={"down": down}, routes={"smart": route}) as (
+        engine,
+        _,
+    ):
+        response = await engine.complete(ask(model="smart"))
+        record = engine.ledger.records()[-1]
+    assert response.text
+    assert record.deployment == "sim/fast"
+    assert record.attempts > 1
+
+
+async def test_failures_raise_the_providers_typed_error() -> None:
+    config = SimConfig(models={"fast": FAST}, api_keys=["sk-other"])
+    async with engine_on_sim(config) as (engine, _):
+        with pytest.raises(AuthenticationError) as info:
+            await engine.complete(ask())
+        assert engine.ledger.records()[-1].attempts == 1  # auth errors are not retried
+    assert "sk-test" not in str(info.value)
+
+
+async def test_server_errors_exhaust_retries_then_fail() -> None:
+    config = SimConfig(models={"fast": FAST}, faults=[Fault(kind="status", status=500)])
+    async with engine_on_sim(config) as (engine, _):
+        with pytest.raises(ServerError):
+            await engine.complete(ask())
+        assert engine.ledger.records()[-1].attempts == 4
+
+
+async def test_shutdown_cancels_live_streams_and_accounts_for_all() -> None:
+    got: list[object] = []
+
+    async def reader(engine: Engine, started: anyio.Event) -> None:
+        call = await engine.submit(ask(model="slow"))
+        started.set()
+        last: object = None
+        async for event in call:
+            last = event
+        got.append(last)
+
+    async with anyio.create_task_group() as readers:
+        async with engine_on_sim(shutdown_timeout=0.2) as (engine, _):
+            for _ in range(20):
+                started = anyio.Event()
+                readers.start_soon(reader, engine, started)
+                await started.wait()
+            await eventually(lambda: engine.statistics().providers["sim"].running == 20)
+        # The engine closed while 20 streams were live (each ~4 s long).
+        stats = engine.statistics()
+    assert len(got) == 20
+    assert all(isinstance(e, Cancelled) and e.reason == "shutdown" for e in got)
+    assert stats.ledger.cancelled == 20 and stats.ledger.in_flight == 0
+    assert stats.providers["sim"].running == 0
+
+
+async def test_cancelled_call_response_raises_call_failed() -> None:
+    async with engine_on_sim() as (engine, _):
+        call = await engine.submit(ask(model="slow"))
+        call.cancel()
+        with pytest.raises(CallFailed, match="cancelled"):
+            await call.response()
+        balanced(engine)
+
+
+async def test_a_caller_waiting_for_room_learns_the_engine_closed() -> None:
+    outcome: list[BaseException] = []
+
+    async def late_caller(engine: Engine) -> None:
+        try:
+            await engine.submit(ask("late"))
+        except EngineClosed as exc:
+            outcome.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        scheduler = SchedulerConfig(max_queued=1)  # when_full="wait"
+        async with engine_on_sim(max_concurrency=1, scheduler=scheduler, shutdown_timeout=0.1) as (
+            engine,
+            _,
+        ):
+            running = await engine.submit(ask(model="slow"))
+            queued = await engine.submit(ask(model="slow"))
+            tg.start_soon(late_caller, engine)
+            await anyio.sleep(0.05)  # the late caller now waits for room
+        await running.aclose()
+        await queued.aclose()
+    assert len(outcome) == 1
+    balanced(engine)

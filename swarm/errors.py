@@ -4,7 +4,8 @@
 
     SwarmError
     ├── EngineOverloaded    the engine's queue is full and it is set to refuse (retry later)
-    └── EngineClosed        the engine is shutting down or closed; no new calls (misuse)
+    ├── EngineClosed        the engine is shutting down or closed; no new calls (misuse)
+    └── SupervisorError     swarm.supervisor: escalation and misuse (see that module)
 
 Provider errors (``providers.ProviderError`` and its tree) pass through the
 engine unchanged: a failed call re-raises the provider's own typed error.

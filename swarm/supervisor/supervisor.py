@@ -62,9 +62,9 @@ import anyio
 import msgspec
 from anyio.abc import TaskGroup
 
+from ..errors import SwarmError
 from .intensity import RestartIntensity
 from .spec import (
-from ..errors import SwarmError
     ChildSpec,
     ExitKind,
     Restart,

@@ -39,6 +39,8 @@ from providers.families import FAMILY_NAMES, Endpoint
 from providers.presets import PRESETS, endpoint_from_preset, get_preset
 from providers.secrets import Secret
 
+from .resilience import CircuitBreakerPolicy, RetryBudgetPolicy, RetryPolicy, Timeouts
+
 __all__ = [
     "DEFAULT_MAX_CONCURRENCY",
     "ConfigError",
@@ -193,6 +195,11 @@ class EngineConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fie
             own stream (never the others).
         shutdown_timeout: Seconds calls in flight get to finish when the engine
             closes, before they are cancelled.
+        retry: Retries of failed attempts (backoff, Retry-After, attempts).
+        retry_budget: Retries in flight as a share of calls in flight, per provider.
+        breaker: The circuit breaker of each deployment.
+        timeouts: Per-phase timeouts of each attempt (connect, first token, idle
+            between content events, total).
     """
 
     providers: dict[str, ProviderConfig] = {}
@@ -202,6 +209,10 @@ class EngineConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fie
     scheduler: SchedulerConfig = SchedulerConfig()
     stream_buffer: int = DEFAULT_STREAM_BUFFER
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
+    retry: RetryPolicy = RetryPolicy()
+    retry_budget: RetryBudgetPolicy = RetryBudgetPolicy()
+    breaker: CircuitBreakerPolicy = CircuitBreakerPolicy()
+    timeouts: Timeouts = Timeouts()
 
     def __post_init__(self) -> None:
         for name in self.providers:

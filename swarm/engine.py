@@ -125,6 +125,10 @@ class Engine:
                 provider.resolved_family(),
                 max_concurrency=provider.max_concurrency,
                 engine=self,
+                retry=config.retry,
+                retry_budget=config.retry_budget,
+                breaker=config.breaker,
+                timeouts=config.timeouts,
             )
         self._in_flight = {name: 0 for name in config.providers}
         self._wake = anyio.Event()

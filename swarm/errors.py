@@ -5,6 +5,7 @@
     SwarmError
     ├── EngineOverloaded    the engine's queue is full and it is set to refuse (retry later)
     ├── EngineClosed        the engine is shutting down or closed; no new calls (misuse)
+    ├── CircuitOpen         a deployment's breaker is open; a fallback may serve, or wait
     └── SupervisorError     swarm.supervisor: escalation and misuse (see that module)
 
 Provider errors (``providers.ProviderError`` and its tree) pass through the
@@ -14,7 +15,7 @@ Configuration errors are ``swarm.config.ConfigError`` (a ``ValueError``).
 
 from __future__ import annotations
 
-__all__ = ["EngineClosed", "EngineOverloaded", "SwarmError"]
+__all__ = ["CircuitOpen", "EngineClosed", "EngineOverloaded", "SwarmError"]
 
 
 class SwarmError(Exception):
@@ -32,3 +33,20 @@ class EngineOverloaded(SwarmError):
 
 class EngineClosed(SwarmError, RuntimeError):
     """The engine is closing or closed and takes no new calls."""
+
+
+class CircuitOpen(SwarmError):
+    """The deployment's circuit breaker is open: it failed too often recently.
+
+    Attributes:
+        deployment: ``provider/model``.
+        retry_after: Seconds until the breaker lets a probe call through.
+    """
+
+    retryable = False
+
+    def __init__(self, deployment: str, retry_after: float, reason: str) -> None:
+        super().__init__(reason or f"circuit breaker of {deployment} is open")
+        self.deployment = deployment
+        self.provider = deployment  # where it failed, for the ledger
+        self.retry_after = retry_after

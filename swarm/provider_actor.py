@@ -28,10 +28,25 @@ from providers.errors import (
     TransportError,
 )
 from providers.errors import TimeoutError as ProviderTimeoutError
-from providers.events import ReasoningDelta, TextDelta, ToolCallDelta, ToolCallStart
+from providers.events import ReasoningDelta, Response, TextDelta, ToolCallDelta, ToolCallStart
 from providers.families import Endpoint, get_family
 
+from .errors import CircuitOpen
 from .events import Restart
+from .resilience import (
+    CircuitBreaker,
+    CircuitBreakerPolicy,
+    Permit,
+    PhaseClock,
+    Rejected,
+    Retry,
+    RetryBudget,
+    RetryBudgetPolicy,
+    RetryPolicy,
+    RetryState,
+    Timeouts,
+)
+from .resilience import Restart as RetryRestart
 
 if TYPE_CHECKING:
     from .call import _Call
@@ -42,13 +57,6 @@ __all__ = ["ProviderActor", "ProviderStatistics"]
 
 # Content events: they reset the idle gap and count for time to first token.
 _CONTENT = (TextDelta, ReasoningDelta, ToolCallDelta, ToolCallStart)
-
-# Retry policy of this slice (exponential backoff with full jitter, Retry-After
-# honoured up to a cap, never past the call's deadline).
-MAX_ATTEMPTS = 4
-BASE_DELAY = 0.25
-MAX_DELAY = 8.0
-MAX_RETRY_AFTER = 60.0
 
 # Smoothing of the time-to-first-token average used by lowest_latency routing.
 LATENCY_ALPHA = 0.2
@@ -66,11 +74,11 @@ class ProviderStatistics(msgspec.Struct, kw_only=True, frozen=True):
     ttft: dict[str, float]
 
 
-def _fallback_eligible(exc: ProviderError) -> bool:
-    """Errors another deployment may not have."""
-    return exc.retryable or isinstance(
-        exc, ContextLengthExceededError | RateLimitError | TransportError
-    )
+def _fallback_eligible(exc: Exception) -> bool:
+    """Errors another deployment may not have (a phase timeout is a TransportError)."""
+    if isinstance(exc, CircuitOpen | ContextLengthExceededError | RateLimitError | TransportError):
+        return True
+    return isinstance(exc, ProviderError) and exc.retryable
 
 
 class ProviderActor:
@@ -84,6 +92,10 @@ class ProviderActor:
         *,
         max_concurrency: int,
         engine: Engine,
+        retry: RetryPolicy,
+        retry_budget: RetryBudgetPolicy,
+        breaker: CircuitBreakerPolicy,
+        timeouts: Timeouts,
         rng: random.Random | None = None,
     ) -> None:
         self.name = name
@@ -95,6 +107,12 @@ class ProviderActor:
         self._inbox_send, self._inbox_receive = anyio.create_memory_object_stream[
             tuple["_Call", "Deployment"]
         ](max_concurrency)
+        self._retry_policy = msgspec.structs.replace(retry, restarts_allowed=False)
+        self._restart_policy = msgspec.structs.replace(retry, restarts_allowed=True)
+        self._budget = RetryBudget(retry_budget)
+        self._breaker_policy = breaker
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self._timeouts = timeouts
         self._http: httpx.AsyncClient | None = None
         self._latency: dict[str, float] = {}
         self._running = 0
@@ -138,7 +156,10 @@ class ProviderActor:
             max_connections=self.max_concurrency,
             max_keepalive_connections=self.max_concurrency,
         )
-        http = httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(600.0, connect=10.0))
+        t = self._timeouts
+        # Reads are bounded by the phase clock (first token, idle, total), not httpx.
+        timeout = httpx.Timeout(connect=t.connect, read=None, write=t.write, pool=t.pool)
+        http = httpx.AsyncClient(limits=limits, timeout=timeout)
         self._http = http
         try:
             async with anyio.create_task_group() as tg:
@@ -191,81 +212,155 @@ class ProviderActor:
             if requeue:
                 engine._control(("requeue", call, self.name))
 
+    def _breaker(self, model: str) -> CircuitBreaker:
+        breaker = self._breakers.get(model)
+        if breaker is None:
+            breaker = self._breakers[model] = CircuitBreaker(
+                self._breaker_policy, name=f"{self.name}/{model}"
+            )
+        return breaker
+
     async def _attempts_on(self, call: _Call, deployment: Deployment) -> bool:
         """Run attempts on ``deployment`` until the call ends; True to fall back."""
+        self._budget.on_request_start()
+        retry = RetryState(
+            self._restart_policy if call.options.allow_restart else self._retry_policy,
+            rng=self._random,
+            deadline=call.deadline,
+            budget=self._budget,
+        )
+        permit: Permit | None = None
+        breaker = self._breaker(deployment.model)
+        try:
+            while True:
+                admitted = breaker.acquire(anyio.current_time())
+                if isinstance(admitted, Rejected):
+                    error: Exception = CircuitOpen(
+                        deployment.key, admitted.retry_in or 0.0, admitted.reason
+                    )
+                    if self._can_fall_back(call):
+                        call.tried.append(deployment)
+                        return True
+                    self._failed += 1
+                    self._engine.finish_failed(call, error)
+                    return False
+                permit = admitted
+                response, failure, visible = await self._attempt(call, deployment)
+                now = anyio.current_time()
+                started = call.life.attempt_started_at
+                if failure is not None:
+                    error = failure
+                    breaker.record_failure(permit, now - (started or now), now, error)
+                    permit = None
+                else:
+                    assert response is not None
+                    ttft = call.life.ttft
+                    breaker.record_success(permit, ttft if ttft is not None else 0.0, now)
+                    permit = None
+                    self._note_latency(deployment.model, ttft)
+                    self._completed += 1
+                    self._engine.finish_completed(call, response, deployment)
+                    return False
+                decision = retry.on_failure(error, committed=visible, now=now)
+                if isinstance(decision, Retry | RetryRestart):
+                    self._retries += 1
+                    call.life.attempt_failed(now, will_retry=True)
+                    if visible:
+                        await call.send.send(
+                            Restart(
+                                call_id=call.id,
+                                attempt=decision.attempt,
+                                reason=retry.message(error, decision),
+                            )
+                        )
+                    await anyio.sleep(decision.delay)
+                    continue
+                if not visible and _fallback_eligible(error) and self._can_fall_back(call):
+                    call.tried.append(deployment)
+                    call.life.attempt_failed(now, will_retry=True)
+                    return True
+                self._failed += 1
+                self._engine.finish_failed(call, error)
+                return False
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            self._engine.finish_cancelled(call, "caller")  # the caller stopped reading
+            return False
+        finally:
+            if permit is not None:
+                breaker.release(permit)  # cancelled mid-attempt: no verdict
+            retry.close()
+            self._budget.on_request_end()
+
+    @staticmethod
+    def _can_fall_back(call: _Call) -> bool:
+        return len(call.tried) + 1 < len(call.route.targets)
+
+    def _note_latency(self, model: str, ttft: float | None) -> None:
+        if ttft is None:
+            return
+        old = self._latency.get(model)
+        self._latency[model] = ttft if old is None else old + LATENCY_ALPHA * (ttft - old)
+
+    async def _attempt(
+        self, call: _Call, deployment: Deployment
+    ) -> tuple[Response | None, Exception | None, bool]:
+        """One attempt: (the response, or None; the error it met, or None; whether any
+        event of it reached the caller, which makes a retry a visible restart).
+
+        Phase timeouts (first token, idle, total) run on a cancel scope whose
+        deadline follows the attempt's PhaseClock; while the attempt waits for a
+        slow consumer the deadline is lifted, since the consumer's pace is not the
+        provider's.
+
+        Raises:
+            BrokenResourceError, ClosedResourceError: the caller went away.
+        """
         assert self._http is not None
-        engine = self._engine
         life = call.life
         request = call.request
         if request.model != deployment.model:
             request = msgspec.structs.replace(request, model=deployment.model)
         deliver = call.collector is None
-        attempt = 0
-        while True:
-            attempt += 1
-            self._attempts += 1
-            life.dispatch(deployment.key, anyio.current_time())
-            committed = False
+        now = anyio.current_time()
+        life.dispatch(deployment.key, now)
+        self._attempts += 1
+        clock = PhaseClock(self._timeouts)
+        clock.start(now)  # the call's own deadline is enforced around the whole call
+        committed = False
+        visible = False
+        with anyio.CancelScope() as phases:
+            phases.deadline = _next(clock)
             try:
                 async with client_stream(
                     self._http, self.endpoint, request, family=self.family
                 ) as events:
                     async for event in events:
                         now = anyio.current_time()
+                        content = isinstance(event, _CONTENT)
                         if not committed:
                             life.first_byte(now)
+                            clock.on_first_byte(now)
                             committed = True
-                        if isinstance(event, _CONTENT):
+                        if content:
                             life.content(now)
+                            clock.on_content_event(now)
                         if deliver:
+                            phases.deadline = math.inf
+                            visible = True
                             await call.send.send(event)
+                            if content:
+                                clock.on_content_event(anyio.current_time())
+                        phases.deadline = _next(clock)
                     response = await events.response()
             except ProviderError as exc:
-                now = anyio.current_time()
-                visible = committed and deliver
-                delay = self._retry_delay(exc, attempt, call, now)
-                if delay is not None and (not visible or call.options.allow_restart):
-                    self._retries += 1
-                    life.attempt_failed(now, will_retry=True)
-                    if visible:
-                        await call.send.send(
-                            Restart(call_id=call.id, attempt=attempt + 1, reason=str(exc))
-                        )
-                    await anyio.sleep(delay)
-                    continue
-                if (
-                    not visible
-                    and _fallback_eligible(exc)
-                    and len(call.tried) + 1 < len(call.route.targets)
-                ):
-                    call.tried.append(deployment)
-                    life.attempt_failed(now, will_retry=True)
-                    return True
-                self._failed += 1
-                engine.finish_failed(call, exc)
-                return False
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                engine.finish_cancelled(call, "caller")  # the caller stopped reading
-                return False
-            if life.ttft is not None:
-                old = self._latency.get(deployment.model)
-                self._latency[deployment.model] = (
-                    life.ttft if old is None else old + LATENCY_ALPHA * (life.ttft - old)
-                )
-            self._completed += 1
-            engine.finish_completed(call, response, deployment)
-            return False
+                return None, exc, visible
+        if phases.cancelled_caught:
+            now = anyio.current_time()
+            phase = clock.expired(now) or "total"
+            return None, clock.timeout_error(phase, f"{self.name} ({deployment.model})"), visible
+        return response, None, visible
 
-    def _retry_delay(
-        self, exc: ProviderError, attempt: int, call: _Call, now: float
-    ) -> float | None:
-        """Seconds to wait before the next attempt, or None to stop retrying here."""
-        if not exc.retryable or attempt >= MAX_ATTEMPTS:
-            return None
-        if exc.retry_after is not None:
-            delay = min(exc.retry_after, MAX_RETRY_AFTER)
-        else:
-            delay = self._random.uniform(0.0, min(MAX_DELAY, BASE_DELAY * 2 ** (attempt - 1)))
-        if call.deadline is not None and now + delay >= call.deadline:
-            return None
-        return delay
+
+def _next(clock: PhaseClock) -> float:
+    deadline = clock.next_deadline()
+    return math.inf if deadline is None else deadline.when

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 import pytest
@@ -16,11 +17,15 @@ from swarm.config import EngineConfig, ProviderConfig, RouteConfig, SchedulerCon
 from swarm.engine import Engine, open_engine
 from swarm.errors import EngineClosed, EngineOverloaded
 from swarm.events import Cancelled, Completed, Failed, Restart
+from swarm.resilience import CircuitBreakerPolicy, RetryBudgetPolicy, RetryPolicy, Timeouts
 
 pytestmark = pytest.mark.anyio
 
 FAST = ModelProfile(ttft=0.0, tokens_per_second=0, output_tokens=12)
 SLOW = ModelProfile(ttft=0.0, tokens_per_second=50, output_tokens=200)  # ~4 s of stream
+# Backoff times are tested exactly on virtual time in tests/swarm/resilience; here
+# they only need to be short.
+FAST_RETRY = RetryPolicy(base_delay=0.005, max_delay=0.02)
 
 
 @pytest.fixture(params=["trio", "asyncio"])
@@ -41,6 +46,7 @@ async def engine_on_sim(
     shutdown_timeout: float = 5.0,
     extra_providers: dict[str, ProviderConfig] | None = None,
     routes: dict[str, RouteConfig] | None = None,
+    **engine_options: Any,
 ) -> AsyncIterator[tuple[Engine, object]]:
     config = sim_config or SimConfig(models={"fast": FAST, "slow": SLOW})
     async with open_simulator(config) as sim:
@@ -57,6 +63,7 @@ async def engine_on_sim(
             routes=routes or {},
             scheduler=scheduler or SchedulerConfig(),
             shutdown_timeout=shutdown_timeout,
+            **{"retry": FAST_RETRY, **engine_options},
         )
         async with open_engine(engine_config, env={}) as engine:
             yield engine, sim
@@ -188,12 +195,14 @@ async def test_errors_before_the_first_byte_are_retried_invisibly() -> None:
         models={"fast": FAST},
         faults=[Fault(kind="status", status=503, rate=0.5, seed=3)],
     )
-    async with engine_on_sim(config) as (engine, sim):
+    generous = RetryBudgetPolicy(budget_percent=100.0)
+    lenient = CircuitBreakerPolicy(failure_rate_threshold=100.0, minimum_calls=1000)
+    async with engine_on_sim(config, retry_budget=generous, breaker=lenient) as (engine, sim):
         results = [r async for r in engine.map([ask(f"q{i}") for i in range(30)], concurrency=10)]
         ledger = engine.statistics().ledger
         attempts_seen_by_sim = sim.stats.snapshot()["requests"]  # type: ignore[attr-defined]
     failed = [r for r in results if not r.ok]
-    # Four attempts per call at a 50% fault rate: nearly all succeed, and any that
+    # Five attempts per call at a 50% fault rate: nearly all succeed, and any that
     # did not ended Failed with the provider's error, never silently.
     assert len(failed) <= 3
     for r in failed:
@@ -252,7 +261,23 @@ async def test_server_errors_exhaust_retries_then_fail() -> None:
     async with engine_on_sim(config) as (engine, _):
         with pytest.raises(ServerError):
             await engine.complete(ask())
-        assert engine.ledger.records()[-1].attempts == 4
+        assert engine.ledger.records()[-1].attempts == engine.config.retry.max_attempts
+
+
+async def test_the_retry_budget_holds_during_a_full_outage() -> None:
+    config = SimConfig(models={"fast": FAST}, faults=[Fault(kind="status", status=503)])
+    budget = RetryBudgetPolicy(budget_percent=20.0, min_retry_concurrency=2)
+    async with engine_on_sim(config, retry_budget=budget) as (engine, sim):
+        results = [r async for r in engine.map([ask(f"q{i}") for i in range(40)], concurrency=20)]
+        attempts = engine.statistics().ledger.attempts
+        requests_seen = sim.stats.snapshot()["requests"]  # type: ignore[attr-defined]
+    assert all(not r.ok for r in results)
+    # Without a budget and a breaker, 40 calls x 5 attempts = 200 requests would
+    # hit the outage.
+    assert attempts == requests_seen < 40 * engine.config.retry.max_attempts // 2
+    kinds = {r.event.error.kind for r in results if isinstance(r.event, Failed)}
+    # Calls fail with the provider's 503 until the breaker opens, then fast.
+    assert kinds == {"OverloadedError", "CircuitOpen"}
 
 
 async def test_shutdown_cancels_live_streams_and_accounts_for_all() -> None:
@@ -313,3 +338,52 @@ async def test_a_caller_waiting_for_room_learns_the_engine_closed() -> None:
         await queued.aclose()
     assert len(outcome) == 1
     balanced(engine)
+
+
+async def test_first_token_timeout_retries_then_fails_with_the_phase() -> None:
+    sluggish = ModelProfile(ttft=2.0, tokens_per_second=0, output_tokens=5)
+    config = SimConfig(models={"sluggish": sluggish})
+    timeouts = Timeouts(first_token=0.1, idle=1.0, total=10.0)
+    retry = RetryPolicy(max_attempts=2, base_delay=0.005, max_delay=0.01)
+    async with engine_on_sim(config, timeouts=timeouts, retry=retry) as (engine, _):
+        with pytest.raises(TimeoutError) as info:
+            await engine.complete(ask(model="sluggish"))
+        record = engine.ledger.records()[-1]
+    assert info.value.phase == "first_token"
+    assert "sim (sluggish)" in str(info.value)
+    assert record.attempts == 2
+
+
+async def test_a_stream_that_stalls_mid_way_fails_on_the_idle_timeout() -> None:
+    config = SimConfig(
+        models={"fast": FAST},
+        faults=[Fault(kind="stall", after=3, duration=3.0, then="continue")],
+    )
+    timeouts = Timeouts(first_token=5.0, idle=0.1, total=10.0)
+    async with engine_on_sim(config, timeouts=timeouts) as (engine, _):
+        async with engine.stream(ask()) as call:
+            events = [event async for event in call]
+    assert isinstance(events[-1], Failed)
+    assert events[-1].error.kind == "TimeoutError"
+    assert "idle" in events[-1].error.message
+    assert any(isinstance(e, TextDelta) for e in events)  # it had committed: no retry
+
+
+async def test_an_open_breaker_sends_calls_to_the_fallback() -> None:
+    config = SimConfig(
+        models={"fast": FAST, "backup": FAST},
+        faults=[Fault(kind="status", status=529, models=["fast"])],
+    )
+    route = RouteConfig(targets=["sim/fast", "sim/backup"], strategy="fallback")
+    breaker = CircuitBreakerPolicy(minimum_calls=3, failure_rate_threshold=50.0)
+    retry = RetryPolicy(max_attempts=1)
+    async with engine_on_sim(config, routes={"smart": route}, breaker=breaker, retry=retry) as (
+        engine,
+        sim,
+    ):
+        for _ in range(8):
+            await engine.complete(ask(model="smart"))
+        by_model = sim.stats.snapshot()["by_model"]  # type: ignore[attr-defined]
+    # Three failures opened the breaker of sim/fast; later calls skipped it.
+    assert by_model["fast"] == 3
+    assert by_model["backup"] == 8

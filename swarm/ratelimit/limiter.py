@@ -1,0 +1,574 @@
+"""The rate limiter of one (provider, key, model): RPM, TPM, concurrency, adaptation (sans-IO).
+
+A rate-limit actor owns one :class:`RateLimiter` and feeds it events with the time
+they happened::
+
+    try_acquire(cost, now) ──► Permit ──► (the call runs) ──► release(permit, now, outcome, ...)
+                          └──► Wait(seconds, reason)              ▲
+    on_response_headers(info, now, permit=...)  every response ───┘  (corrects the buckets)
+    on_rate_limited(retry_after, now)           a 429 seen outside a permit's release
+
+Admission is all-or-nothing: a permit holds one request of the RPM bucket, the request's
+input estimate plus its ``max_tokens`` of the TPM bucket, and (when configured) a
+concurrency slot; a Wait takes nothing. The reason of a Wait names the limit that binds
+longest (``rpm``, ``tpm``), ``concurrency`` (seconds None: until a permit is released),
+or ``paused`` (a 429's ``retry-after`` has not run out).
+
+Settling a permit (``release``), by outcome:
+
+================  ================================================================
+``completed``     The provider served it: the request stays counted. With
+``failed``        ``usage_tokens``, usage above the reservation is charged (the
+``cancelled``     bucket may go into debt); usage below it is refunded only when
+                  ``refund_unused_tokens`` says the provider credits it back.
+                  Without usage the reservation stands (the provider may have
+                  counted it; the next headers correct it).
+``unsent``        Nothing reached the provider (cancelled while connecting, a
+                  connection refused): request and tokens are refunded in full.
+``rate_limited``  A 429: the provider refused and did not count it, so request and
+                  tokens are refunded, then the 429 is applied (``on_rate_limited``).
+================  ================================================================
+
+A 429 lowers the named bucket (both when unknown) to zero, cuts its allowed rate
+multiplicatively (``adaptive.AIMDController``, once per congestion event) and pauses all
+admission until ``retry_after`` has passed. Headers lower a bucket to the provider's
+``remaining`` (see ``TokenBucket.correct``) and a reported limit below the configured one
+becomes the ceiling.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal, get_args
+
+import msgspec
+
+from providers.ratelimits import RateLimitInfo
+
+from ..errors import SwarmError
+from .adaptive import AIMDConfig, AIMDController
+from .bucket import TokenBucket
+from .concurrency import ConcurrencyLimit, FixedConcurrency, GradientConcurrency, concurrency_limit
+
+__all__ = [
+    "LimitKind",
+    "Outcome",
+    "Permit",
+    "RateLimitConfig",
+    "RateLimitPermitError",
+    "RateLimiter",
+    "RateLimiterStatistics",
+    "TokenCost",
+    "Wait",
+    "WaitReason",
+]
+
+WaitReason = Literal["rpm", "tpm", "concurrency", "paused"]
+Outcome = Literal["completed", "failed", "cancelled", "unsent", "rate_limited"]
+LimitKind = Literal["requests", "tokens"]
+
+_OUTCOMES: frozenset[str] = frozenset(get_args(Outcome))
+_LIMIT_KINDS: frozenset[str] = frozenset(get_args(LimitKind))
+
+
+class RateLimitPermitError(SwarmError, RuntimeError):
+    """A permit released twice, or one this limiter never issued (a caller bug)."""
+
+
+class TokenCost(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """What one call may cost the token budget, reserved at admission.
+
+    Attributes:
+        input_tokens: The estimate of the prompt's tokens (>= 0).
+        max_tokens: The most the call may generate (>= 0): reserved in full, settled
+            from the actual usage when the call ends.
+    """
+
+    input_tokens: int
+    max_tokens: int
+
+    def __post_init__(self) -> None:
+        if self.input_tokens < 0:
+            raise ValueError(f"TokenCost.input_tokens must be >= 0, got {self.input_tokens!r}")
+        if self.max_tokens < 0:
+            raise ValueError(f"TokenCost.max_tokens must be >= 0, got {self.max_tokens!r}")
+
+    @property
+    def total(self) -> int:
+        """Tokens reserved at admission: the input estimate plus ``max_tokens``."""
+        return self.input_tokens + self.max_tokens
+
+
+class Permit(msgspec.Struct, kw_only=True, frozen=True, tag="permit"):
+    """Admission of one call; hand it back to ``release`` exactly once.
+
+    A plain serializable record, tagged so that ``Permit | Wait`` decodes (a shared
+    backend ships it across processes); the
+    limiter that issued it keeps the authoritative state, so a permit built by hand,
+    or released twice, is refused with :class:`RateLimitPermitError`.
+
+    Attributes:
+        id: Unique within the limiter that issued it.
+        granted_at: When it was granted.
+        tokens: Tokens reserved (the cost's total; 0 without a TPM limit).
+        request_mark: The RPM bucket's ``mark`` after this grant (for stale headers).
+        token_mark: The TPM bucket's ``mark`` after this grant.
+    """
+
+    id: int
+    granted_at: float
+    tokens: int
+    request_mark: float | None = None
+    token_mark: float | None = None
+
+
+class Wait(msgspec.Struct, kw_only=True, frozen=True, tag="wait"):
+    """Not admitted now; nothing was taken.
+
+    Attributes:
+        seconds: How long until admission could succeed, or None when it waits for a
+            permit to be released (``concurrency``).
+        reason: Which limit refused: ``rpm``, ``tpm``, ``concurrency`` or ``paused``.
+    """
+
+    seconds: float | None
+    reason: WaitReason
+
+
+class RateLimitConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """The limits of one (provider, key, model).
+
+    Attributes:
+        requests_per_minute: The request limit, or None for none. Required: say which.
+        tokens_per_minute: The token limit (input + output), or None for none. Required.
+        refund_unused_tokens: Whether the provider credits back the part of
+            ``max_tokens`` a call did not use. Required when ``tokens_per_minute`` is
+            set: refunding what the provider keeps makes the local bucket overshoot
+            (429s); keeping what it refunds wastes throughput. The simulator keeps it.
+        request_burst: The RPM bucket's capacity; default ``requests_per_minute`` (a
+            provider's bucket holds one minute's worth).
+        token_burst: The TPM bucket's capacity; default ``tokens_per_minute``.
+        concurrency: A fixed or latency-adaptive concurrency limit, or None for none.
+        adaptive: How 429s cut the allowed rates; None: a 429 pauses and empties the
+            bucket but never lowers the rate.
+    """
+
+    requests_per_minute: int | None
+    tokens_per_minute: int | None
+    refund_unused_tokens: bool | None = None
+    request_burst: int | None = None
+    token_burst: int | None = None
+    concurrency: FixedConcurrency | GradientConcurrency | None = None
+    adaptive: AIMDConfig | None = msgspec.field(default_factory=AIMDConfig)
+
+    def __post_init__(self) -> None:
+        for name in ("requests_per_minute", "tokens_per_minute", "request_burst", "token_burst"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(
+                    f"RateLimitConfig.{name} must be >= 1, or None for no limit; got {value!r}"
+                )
+        if self.tokens_per_minute is not None and self.refund_unused_tokens is None:
+            raise ValueError(
+                "RateLimitConfig.refund_unused_tokens is required with tokens_per_minute: "
+                "set True if the provider credits back unused max_tokens when a call ends, "
+                "False if it keeps the whole reservation (the simulator does)"
+            )
+        if self.request_burst is not None and self.requests_per_minute is None:
+            raise ValueError("RateLimitConfig.request_burst needs requests_per_minute")
+        if self.token_burst is not None and self.tokens_per_minute is None:
+            raise ValueError("RateLimitConfig.token_burst needs tokens_per_minute")
+
+
+class RateLimiterStatistics(msgspec.Struct, kw_only=True, frozen=True):
+    """A snapshot of one limiter.
+
+    Rates are per minute. ``*_per_minute`` is the rate allowed now (after 429 cuts),
+    ``*_ceiling`` the configured one or the provider's lower figure; ``*_available``
+    what the bucket could grant now (negative while in debt). None: no such limit.
+    """
+
+    requests_per_minute: float | None
+    requests_ceiling: float | None
+    requests_available: float | None
+    tokens_per_minute: float | None
+    tokens_ceiling: float | None
+    tokens_available: float | None
+    concurrency_limit: int | None
+    inflight: int
+    paused_for: float
+    grants: int
+    waits_rpm: int
+    waits_tpm: int
+    waits_concurrency: int
+    waits_paused: int
+    rate_limited: int
+    decreases: int
+    released: int
+
+
+# With no ``adaptive`` config the controller still tracks reported limits, never cuts.
+_NO_DECREASE = AIMDConfig(decrease_factor=1.0)
+
+
+class _Limit:
+    """One bucket and the controller of its rate."""
+
+    __slots__ = ("bucket", "burst", "controller")
+
+    def __init__(self, per_minute: int, burst: int | None, aimd: AIMDConfig, now: float) -> None:
+        ceiling = per_minute / 60.0
+        self.burst = float(per_minute if burst is None else burst)
+        self.controller = AIMDController(aimd, ceiling=ceiling, now=now)
+        self.bucket = TokenBucket(rate=ceiling, capacity=self.burst, now=now)
+
+    def sync(self, now: float) -> None:
+        # Invariant: the bucket refills at the controller's rate as of the last event,
+        # and its capacity shrinks with the ceiling. Between events the rate of the last
+        # one applies, which under-credits a recovery ramp: the safe side.
+        ctl = self.controller
+        rate = ctl.rate(now)
+        capacity = self.burst * ctl.ceiling / ctl.configured_ceiling
+        if rate != self.bucket.rate or capacity != self.bucket.capacity:
+            self.bucket.set_rate(rate, now, capacity=capacity)
+
+
+class _Held:
+    __slots__ = ("permit", "slot")
+
+    def __init__(self, permit: Permit, slot: bool) -> None:
+        self.permit = permit
+        self.slot = slot
+
+
+class RateLimiter:
+    """RPM, TPM and concurrency limits of one (provider, key, model), adapted from feedback.
+
+    Args:
+        config: The limits.
+        now: The time the limiter is created; buckets start full.
+    """
+
+    def __init__(self, config: RateLimitConfig, *, now: float) -> None:
+        aimd = config.adaptive if config.adaptive is not None else _NO_DECREASE
+        self._config = config
+        self._rpm = (
+            _Limit(config.requests_per_minute, config.request_burst, aimd, now)
+            if config.requests_per_minute is not None
+            else None
+        )
+        self._tpm = (
+            _Limit(config.tokens_per_minute, config.token_burst, aimd, now)
+            if config.tokens_per_minute is not None
+            else None
+        )
+        self._concurrency: ConcurrencyLimit | None = (
+            concurrency_limit(config.concurrency, now=now) if config.concurrency else None
+        )
+        self._refund_unused = bool(config.refund_unused_tokens)
+        self._outstanding: dict[int, _Held] = {}
+        self._next_id = 1
+        self._paused_until = -math.inf
+        self._grants = 0
+        self._waits: dict[WaitReason, int] = {r: 0 for r in get_args(WaitReason)}
+        self._rate_limited = 0
+        self._released = 0
+
+    @property
+    def config(self) -> RateLimitConfig:
+        return self._config
+
+    @property
+    def inflight(self) -> int:
+        """Permits granted and not yet released."""
+        return len(self._outstanding)
+
+    @property
+    def paused_until(self) -> float:
+        """Admission is paused until this time (after a 429's retry-after)."""
+        return self._paused_until
+
+    # -- admission -------------------------------------------------------------------------
+
+    def try_acquire(self, cost: TokenCost, now: float) -> Permit | Wait:
+        """Admit a call costing ``cost`` now, or say how long to wait and why.
+
+        All-or-nothing: a Wait takes nothing from any limit.
+
+        Raises:
+            ValueError: ``now`` is not finite; nothing changes.
+        """
+        _check_now(now)
+        self._sync(now)
+        if now < self._paused_until:
+            return self._wait(self._paused_until - now, "paused")
+        rpm_wait = self._rpm.bucket.wait_time(1.0, now) if self._rpm else 0.0
+        tokens = cost.total if self._tpm else 0
+        tpm_wait = self._tpm.bucket.wait_time(float(tokens), now) if self._tpm else 0.0
+        if rpm_wait > 0.0 or tpm_wait > 0.0:
+            if tpm_wait > rpm_wait:
+                return self._wait(tpm_wait, "tpm")
+            return self._wait(rpm_wait, "rpm")
+        slot = False
+        if self._concurrency is not None:
+            if not self._concurrency.acquire():
+                return self._wait(None, "concurrency")
+            slot = True
+        request_mark = token_mark = None
+        if self._rpm:
+            self._rpm.bucket.reserve(1.0, now)
+            request_mark = self._rpm.bucket.mark(now)
+        if self._tpm:
+            self._tpm.bucket.reserve(float(tokens), now)
+            token_mark = self._tpm.bucket.mark(now)
+        permit = Permit(
+            id=self._next_id,
+            granted_at=now,
+            tokens=tokens,
+            request_mark=request_mark,
+            token_mark=token_mark,
+        )
+        self._next_id += 1
+        self._outstanding[permit.id] = _Held(permit, slot)
+        self._grants += 1
+        return permit
+
+    def release(
+        self,
+        permit: Permit,
+        now: float,
+        outcome: Outcome,
+        *,
+        usage_tokens: int | None = None,
+        ttft: float | None = None,
+        retry_after: float | None = None,
+        limit: LimitKind | None = None,
+    ) -> None:
+        """Settle and give back a permit (see the module docstring for each outcome).
+
+        Args:
+            permit: A permit from ``try_acquire`` not yet released.
+            now: When the call ended.
+            outcome: ``completed``, ``failed``, ``cancelled``, ``unsent`` or
+                ``rate_limited``.
+            usage_tokens: The tokens the provider counted (input + output), if known.
+            ttft: Time to first token, seconds, if the call got that far; feeds an
+                adaptive concurrency limit.
+            retry_after: For ``rate_limited``: the wait the provider asked for.
+            limit: For ``rate_limited``: which limit the provider said was hit.
+
+        Raises:
+            RateLimitPermitError: The permit was already released, or not issued here.
+            ValueError: A bad argument. Either way nothing changes.
+        """
+        held = self._outstanding.get(permit.id)
+        if held is None or held.permit != permit:
+            raise RateLimitPermitError(
+                f"permit {permit.id} was already released or was not issued by this limiter"
+            )
+        _check_now(now)
+        if outcome not in _OUTCOMES:
+            raise ValueError(f"outcome must be one of {sorted(_OUTCOMES)}, got {outcome!r}")
+        if usage_tokens is not None and usage_tokens < 0:
+            raise ValueError(f"usage_tokens must be >= 0, got {usage_tokens!r}")
+        if ttft is not None and not (ttft >= 0.0 and math.isfinite(ttft)):
+            raise ValueError(f"ttft must be a finite number of seconds >= 0, got {ttft!r}")
+        _check_rate_limited_args(retry_after, limit)
+        if outcome != "rate_limited" and (retry_after is not None or limit is not None):
+            raise ValueError("retry_after and limit only go with outcome='rate_limited'")
+
+        del self._outstanding[permit.id]
+        self._released += 1
+        self._sync(now)
+        if self._concurrency is not None:
+            if ttft is not None:
+                self._concurrency.on_sample(ttft, now)
+            if held.slot:
+                self._concurrency.release()
+        if outcome in ("unsent", "rate_limited"):
+            if self._rpm:
+                self._rpm.bucket.refund(1.0, now)
+            if self._tpm:
+                self._tpm.bucket.refund(float(permit.tokens), now)
+        elif usage_tokens is not None and self._tpm:
+            excess = usage_tokens - permit.tokens
+            if excess > 0:
+                self._tpm.bucket.take(float(excess), now)
+            elif excess < 0 and self._refund_unused:
+                self._tpm.bucket.refund(float(-excess), now)
+        if outcome == "rate_limited":
+            self._apply_429(retry_after, now, limit, sent_at=permit.granted_at)
+
+    # -- feedback --------------------------------------------------------------------------
+
+    def on_response_headers(
+        self, info: RateLimitInfo, now: float, *, permit: Permit | None = None
+    ) -> None:
+        """Correct the buckets from the rate-limit headers of a response.
+
+        Args:
+            info: The parsed headers (``providers.ratelimits.parse_rate_limit_headers``).
+                ``*_limit`` is taken as per minute, as OpenAI and Anthropic report it; a
+                reported limit can lower the ceiling, never raise it above configuration.
+                The combined ``tokens_*`` figures are used; Anthropic's separate input
+                and output token limits are not (the TPM bucket counts both together).
+            now: When the headers arrived.
+            permit: The permit of the call this response answers (released or not): its
+                marks let a header that is stale by the requests sent since be applied
+                without forgiving them. None: the headers are taken as fresh.
+
+        Raises:
+            ValueError: ``now`` is not finite, or a figure is negative or not finite;
+                nothing changes.
+        """
+        _check_now(now)
+        for name in (
+            "requests_limit",
+            "requests_remaining",
+            "requests_reset",
+            "tokens_limit",
+            "tokens_remaining",
+            "tokens_reset",
+        ):
+            value = getattr(info, name)
+            if value is not None and not (value >= 0 and math.isfinite(value)):
+                raise ValueError(f"RateLimitInfo.{name} must be >= 0 and finite, got {value!r}")
+        self._sync(now)
+        for lim, limit, remaining, reset, mark in (
+            (
+                self._rpm,
+                info.requests_limit,
+                info.requests_remaining,
+                info.requests_reset,
+                permit.request_mark if permit is not None else None,
+            ),
+            (
+                self._tpm,
+                info.tokens_limit,
+                info.tokens_remaining,
+                info.tokens_reset,
+                permit.token_mark if permit is not None else None,
+            ),
+        ):
+            if lim is None:
+                continue
+            if limit is not None and limit > 0:
+                lim.controller.on_limit_reported(limit / 60.0, now)
+                lim.sync(now)
+            if remaining is not None:
+                lim.bucket.correct(float(remaining), reset, now, mark=mark)
+
+    def on_rate_limited(
+        self,
+        retry_after: float | None,
+        now: float,
+        *,
+        limit: LimitKind | None = None,
+        sent_at: float | None = None,
+    ) -> None:
+        """A 429 not settled through ``release`` (for one, use outcome ``rate_limited``).
+
+        Empties the named bucket (both when ``limit`` is None, or names a limit this
+        limiter does not have), cuts its rate once per congestion event and pauses all
+        admission until ``now + retry_after``.
+
+        Args:
+            retry_after: Seconds the provider asked to wait, or None (no pause; the
+                emptied bucket still makes the next grant wait for its refill).
+            now: When the 429 arrived.
+            limit: ``requests`` or ``tokens`` if the provider said which, else None.
+            sent_at: When the refused request was sent; None: now (always cuts).
+
+        Raises:
+            ValueError: A bad argument; nothing changes.
+        """
+        _check_now(now)
+        _check_rate_limited_args(retry_after, limit)
+        if sent_at is not None and not math.isfinite(sent_at):
+            raise ValueError(f"sent_at must be finite, got {sent_at!r}")
+        self._sync(now)
+        self._apply_429(retry_after, now, limit, sent_at=sent_at)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def statistics(self, now: float) -> RateLimiterStatistics:
+        """A snapshot of limits, levels and counts at ``now``.
+
+        Reading changes nothing: the levels are what ``try_acquire`` would see at
+        ``now``, the rates what the controllers allow at ``now``.
+
+        Raises:
+            ValueError: ``now`` is not finite.
+        """
+        _check_now(now)
+        rpm, tpm = self._rpm, self._tpm
+        return RateLimiterStatistics(
+            requests_per_minute=rpm.controller.rate(now) * 60.0 if rpm else None,
+            requests_ceiling=rpm.controller.ceiling * 60.0 if rpm else None,
+            requests_available=rpm.bucket.level(now) if rpm else None,
+            tokens_per_minute=tpm.controller.rate(now) * 60.0 if tpm else None,
+            tokens_ceiling=tpm.controller.ceiling * 60.0 if tpm else None,
+            tokens_available=tpm.bucket.level(now) if tpm else None,
+            concurrency_limit=self._concurrency.limit if self._concurrency else None,
+            inflight=len(self._outstanding),
+            paused_for=max(0.0, self._paused_until - now),
+            grants=self._grants,
+            waits_rpm=self._waits["rpm"],
+            waits_tpm=self._waits["tpm"],
+            waits_concurrency=self._waits["concurrency"],
+            waits_paused=self._waits["paused"],
+            rate_limited=self._rate_limited,
+            decreases=(rpm.controller.decreases if rpm else 0)
+            + (tpm.controller.decreases if tpm else 0),
+            released=self._released,
+        )
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _sync(self, now: float) -> None:
+        if self._rpm:
+            self._rpm.sync(now)
+        if self._tpm:
+            self._tpm.sync(now)
+
+    def _wait(self, seconds: float | None, reason: WaitReason) -> Wait:
+        self._waits[reason] += 1
+        return Wait(seconds=seconds, reason=reason)
+
+    def _apply_429(
+        self,
+        retry_after: float | None,
+        now: float,
+        limit: LimitKind | None,
+        *,
+        sent_at: float | None,
+    ) -> None:
+        self._rate_limited += 1
+        named = {"requests": self._rpm, "tokens": self._tpm}.get(limit) if limit else None
+        targets = [named] if named is not None else [x for x in (self._rpm, self._tpm) if x]
+        for lim in targets:
+            lim.bucket.correct(0.0, None, now)
+            lim.controller.on_rate_limited(now, sent_at=sent_at)
+            lim.sync(now)
+        if retry_after is not None and retry_after > 0.0:
+            self._paused_until = max(self._paused_until, now + retry_after)
+
+    def __repr__(self) -> str:
+        return (
+            f"RateLimiter(rpm={self._config.requests_per_minute}, "
+            f"tpm={self._config.tokens_per_minute}, inflight={len(self._outstanding)})"
+        )
+
+
+def _check_now(now: float) -> None:
+    if not math.isfinite(now):
+        raise ValueError(f"now must be finite, got {now!r}")
+
+
+def _check_rate_limited_args(retry_after: float | None, limit: str | None) -> None:
+    if retry_after is not None and not (retry_after >= 0.0 and math.isfinite(retry_after)):
+        raise ValueError(
+            f"retry_after must be a finite number of seconds >= 0, got {retry_after!r}"
+        )
+    if limit is not None and limit not in _LIMIT_KINDS:
+        raise ValueError(f"limit must be one of {sorted(_LIMIT_KINDS)} or None, got {limit!r}")

@@ -39,6 +39,7 @@ from providers.families import FAMILY_NAMES, Endpoint
 from providers.presets import PRESETS, endpoint_from_preset, get_preset
 from providers.secrets import Secret
 
+from .ratelimit import RateLimitConfig
 from .resilience import CircuitBreakerPolicy, RetryBudgetPolicy, RetryPolicy, Timeouts
 
 __all__ = [
@@ -78,6 +79,9 @@ class ProviderConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
         headers: Extra headers on every request.
         max_concurrency: Calls in flight at once on this provider; the connection
             pool is sized to it (never a silent cap).
+        rate_limit: The account's limits per model (requests and tokens per minute,
+            concurrency, adaptation to 429s and headers); None: no local limiting,
+            the provider's 429s alone push back.
     """
 
     preset: str | None = None
@@ -87,6 +91,7 @@ class ProviderConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
     api_key: str | None = None
     headers: dict[str, str] = {}
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    rate_limit: RateLimitConfig | None = None
 
     def __post_init__(self) -> None:
         if self.preset is None and self.family is None:

@@ -49,6 +49,7 @@ from .pricing import PriceTable
 from .provider_actor import ProviderActor, ProviderStatistics
 from .routing import Deployment, Router
 from .scheduler import QueueFull, SchedulerCore
+from .tokens import estimate_input_tokens, estimate_output_tokens
 
 __all__ = ["Engine", "EngineStatistics", "MapResult", "open_engine"]
 
@@ -129,6 +130,7 @@ class Engine:
                 retry_budget=config.retry_budget,
                 breaker=config.breaker,
                 timeouts=config.timeouts,
+                rate_limit=provider.rate_limit,
             )
         self._in_flight = {name: 0 for name in config.providers}
         self._wake = anyio.Event()
@@ -352,7 +354,7 @@ class Engine:
             self._finish_cancelled(call, "caller")
             return
         key = (call.route.name, tuple(call.tried))
-        estimate = _estimate_tokens(call.request)
+        estimate = estimate_input_tokens(call.request) + estimate_output_tokens(call.request)
         try:
             call.ticket = self._core.push(
                 call,
@@ -536,12 +538,6 @@ class Engine:
             channel.close()
         for actor in self._actors.values():
             actor.close()
-
-
-def _estimate_tokens(request: Request) -> float:
-    """Rough prompt + output size, for fair queuing by cost (characters / 4)."""
-    chars = sum(len(m.text) for m in request.messages)
-    return chars / 4 + (request.max_tokens or 256)
 
 
 def _simulator_config(config: EngineConfig, base_urls: Mapping[str, str]) -> EngineConfig:

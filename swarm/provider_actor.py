@@ -30,9 +30,21 @@ from providers.errors import (
 from providers.errors import TimeoutError as ProviderTimeoutError
 from providers.events import ReasoningDelta, Response, TextDelta, ToolCallDelta, ToolCallStart
 from providers.families import Endpoint, get_family
+from providers.ratelimits import RateLimitInfo
 
 from .errors import CircuitOpen
 from .events import Restart
+from .ratelimit import (
+    AcquireRequest,
+    HeadersFeedback,
+    LocalBackend,
+    RateLimitConfig,
+    RateLimiter,
+    ReleaseRequest,
+    TokenCost,
+    Wait,
+)
+from .ratelimit import Permit as RatePermit
 from .resilience import (
     CircuitBreaker,
     CircuitBreakerPolicy,
@@ -47,6 +59,7 @@ from .resilience import (
     Timeouts,
 )
 from .resilience import Restart as RetryRestart
+from .tokens import estimate_input_tokens, estimate_output_tokens
 
 if TYPE_CHECKING:
     from .call import _Call
@@ -96,6 +109,7 @@ class ProviderActor:
         retry_budget: RetryBudgetPolicy,
         breaker: CircuitBreakerPolicy,
         timeouts: Timeouts,
+        rate_limit: RateLimitConfig | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.name = name
@@ -113,6 +127,11 @@ class ProviderActor:
         self._breaker_policy = breaker
         self._breakers: dict[str, CircuitBreaker] = {}
         self._timeouts = timeouts
+        self._rate_limit = rate_limit
+        self._limiters: dict[str, LocalBackend] = {}
+        # Set (and replaced) whenever a permit of that model's limiter is released,
+        # so calls waiting for a concurrency slot wake up.
+        self._released: dict[str, anyio.Event] = {}
         self._http: httpx.AsyncClient | None = None
         self._latency: dict[str, float] = {}
         self._running = 0
@@ -231,10 +250,23 @@ class ProviderActor:
         )
         permit: Permit | None = None
         breaker = self._breaker(deployment.model)
+        limiter = self._limiter(deployment.model)
+        rate_permit: RatePermit | None = None
         try:
             while True:
+                if limiter is not None:
+                    rate_permit = await self._acquire_rate(limiter, call, deployment.model)
                 admitted = breaker.acquire(anyio.current_time())
                 if isinstance(admitted, Rejected):
+                    if limiter is not None and rate_permit is not None:
+                        await self._release_rate(
+                            limiter,
+                            deployment.model,
+                            ReleaseRequest(
+                                permit=rate_permit, now=anyio.current_time(), outcome="unsent"
+                            ),
+                        )
+                        rate_permit = None
                     error: Exception = CircuitOpen(
                         deployment.key, admitted.retry_in or 0.0, admitted.reason
                     )
@@ -245,9 +277,17 @@ class ProviderActor:
                     self._engine.finish_failed(call, error)
                     return False
                 permit = admitted
-                response, failure, visible = await self._attempt(call, deployment)
+                response, failure, visible, headers = await self._attempt(call, deployment)
                 now = anyio.current_time()
                 started = call.life.attempt_started_at
+                if limiter is not None and rate_permit is not None:
+                    await self._settle_rate(
+                        limiter, rate_permit, now, response, failure, headers, call.life.ttft
+                    )
+                    released = self._released.pop(deployment.model, None)
+                    if released is not None:
+                        released.set()
+                    rate_permit = None
                 if failure is not None:
                     error = failure
                     breaker.record_failure(permit, now - (started or now), now, error)
@@ -288,8 +328,52 @@ class ProviderActor:
         finally:
             if permit is not None:
                 breaker.release(permit)  # cancelled mid-attempt: no verdict
+            if limiter is not None and rate_permit is not None:
+                # Not a cancellation point: a cancelled call's permit is released once.
+                await self._release_rate(
+                    limiter,
+                    deployment.model,
+                    ReleaseRequest(
+                        permit=rate_permit, now=anyio.current_time(), outcome="cancelled"
+                    ),
+                )
             retry.close()
             self._budget.on_request_end()
+
+    def _limiter(self, model: str) -> LocalBackend | None:
+        """The rate limiter of (this provider's key, ``model``), if limits are set."""
+        if self._rate_limit is None:
+            return None
+        limiter = self._limiters.get(model)
+        if limiter is None:
+            limiter = self._limiters[model] = LocalBackend(
+                RateLimiter(self._rate_limit, now=anyio.current_time())
+            )
+        return limiter
+
+    async def _acquire_rate(self, limiter: LocalBackend, call: _Call, model: str) -> RatePermit:
+        """Wait until the limiter grants a permit for this call's estimated cost."""
+        cost = TokenCost(
+            input_tokens=estimate_input_tokens(call.request),
+            max_tokens=estimate_output_tokens(call.request),
+        )
+        while True:
+            granted = await limiter.acquire(AcquireRequest(cost=cost, now=anyio.current_time()))
+            if not isinstance(granted, Wait):
+                return granted
+            if granted.seconds is not None:
+                await anyio.sleep(granted.seconds)
+            else:  # a concurrency slot: wait for a release
+                released = self._released.setdefault(model, anyio.Event())
+                await released.wait()
+
+    async def _release_rate(
+        self, limiter: LocalBackend, model: str, request: ReleaseRequest
+    ) -> None:
+        await limiter.release(request)
+        released = self._released.pop(model, None)
+        if released is not None:
+            released.set()
 
     @staticmethod
     def _can_fall_back(call: _Call) -> bool:
@@ -301,11 +385,45 @@ class ProviderActor:
         old = self._latency.get(model)
         self._latency[model] = ttft if old is None else old + LATENCY_ALPHA * (ttft - old)
 
+    @staticmethod
+    async def _settle_rate(
+        limiter: LocalBackend,
+        permit: RatePermit,
+        now: float,
+        response: Response | None,
+        failure: Exception | None,
+        headers: RateLimitInfo | None,
+        ttft: float | None,
+    ) -> None:
+        """Tell the limiter how the attempt went: headers, 429s, actual usage."""
+        if headers is not None and not headers.empty:
+            await limiter.feedback(HeadersFeedback(info=headers, now=now, permit=permit))
+        if isinstance(failure, RateLimitError):
+            await limiter.release(
+                ReleaseRequest(
+                    permit=permit, now=now, outcome="rate_limited", retry_after=failure.retry_after
+                )
+            )
+        elif failure is not None:
+            await limiter.release(ReleaseRequest(permit=permit, now=now, outcome="failed"))
+        else:
+            assert response is not None
+            await limiter.release(
+                ReleaseRequest(
+                    permit=permit,
+                    now=now,
+                    outcome="completed",
+                    usage_tokens=response.usage.total_tokens,
+                    ttft=ttft,
+                )
+            )
+
     async def _attempt(
         self, call: _Call, deployment: Deployment
-    ) -> tuple[Response | None, Exception | None, bool]:
+    ) -> tuple[Response | None, Exception | None, bool, RateLimitInfo | None]:
         """One attempt: (the response, or None; the error it met, or None; whether any
-        event of it reached the caller, which makes a retry a visible restart).
+        event of it reached the caller, which makes a retry a visible restart; the
+        rate-limit headers of the response, when it had any).
 
         Phase timeouts (first token, idle, total) run on a cancel scope whose
         deadline follows the attempt's PhaseClock; while the attempt waits for a
@@ -328,12 +446,14 @@ class ProviderActor:
         clock.start(now)  # the call's own deadline is enforced around the whole call
         committed = False
         visible = False
+        headers: RateLimitInfo | None = None
         with anyio.CancelScope() as phases:
             phases.deadline = _next(clock)
             try:
                 async with client_stream(
                     self._http, self.endpoint, request, family=self.family
                 ) as events:
+                    headers = events.rate_limits
                     async for event in events:
                         now = anyio.current_time()
                         content = isinstance(event, _CONTENT)
@@ -353,12 +473,13 @@ class ProviderActor:
                         phases.deadline = _next(clock)
                     response = await events.response()
             except ProviderError as exc:
-                return None, exc, visible
+                return None, exc, visible, headers
         if phases.cancelled_caught:
             now = anyio.current_time()
             phase = clock.expired(now) or "total"
-            return None, clock.timeout_error(phase, f"{self.name} ({deployment.model})"), visible
-        return response, None, visible
+            error = clock.timeout_error(phase, f"{self.name} ({deployment.model})")
+            return None, error, visible, headers
+        return response, None, visible, headers
 
 
 def _next(clock: PhaseClock) -> float:

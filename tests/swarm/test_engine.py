@@ -12,11 +12,13 @@ import pytest
 from providers import Message, Request, TextDelta
 from providers.errors import AuthenticationError, ServerError, TimeoutError
 from providers.sim import Fault, ModelProfile, SimConfig, open_simulator
+from providers.sim import RateLimit as SimRateLimit
 from swarm.call import CallFailed
 from swarm.config import EngineConfig, ProviderConfig, RouteConfig, SchedulerConfig
 from swarm.engine import Engine, open_engine
 from swarm.errors import EngineClosed, EngineOverloaded
 from swarm.events import Cancelled, Completed, Failed, Restart
+from swarm.ratelimit import FixedConcurrency, RateLimitConfig
 from swarm.resilience import CircuitBreakerPolicy, RetryBudgetPolicy, RetryPolicy, Timeouts
 
 pytestmark = pytest.mark.anyio
@@ -46,6 +48,7 @@ async def engine_on_sim(
     shutdown_timeout: float = 5.0,
     extra_providers: dict[str, ProviderConfig] | None = None,
     routes: dict[str, RouteConfig] | None = None,
+    provider_rate_limit: RateLimitConfig | None = None,
     **engine_options: Any,
 ) -> AsyncIterator[tuple[Engine, object]]:
     config = sim_config or SimConfig(models={"fast": FAST, "slow": SLOW})
@@ -53,7 +56,7 @@ async def engine_on_sim(
         providers = {
             "sim": ProviderConfig(
                 family="openai", base_url=sim.openai_base_url, api_key="sk-test",
-                max_concurrency=max_concurrency,
+                max_concurrency=max_concurrency, rate_limit=provider_rate_limit,
             ),
             **(extra_providers or {}),
         }  # fmt: skip
@@ -387,3 +390,30 @@ async def test_an_open_breaker_sends_calls_to_the_fallback() -> None:
     # Three failures opened the breaker of sim/fast; later calls skipped it.
     assert by_model["fast"] == 3
     assert by_model["backup"] == 8
+
+
+async def test_local_rate_limits_wait_instead_of_drawing_429s() -> None:
+    config = SimConfig(models={"fast": FAST}, rate_limit=SimRateLimit(rpm=2))
+    limits = RateLimitConfig(
+        requests_per_minute=2, tokens_per_minute=None, refund_unused_tokens=False
+    )
+    async with engine_on_sim(config, provider_rate_limit=limits) as (engine, sim):
+        assert (await engine.complete(ask("one"))).text
+        assert (await engine.complete(ask("two"))).text
+        with pytest.raises(TimeoutError):
+            await engine.complete(ask("three"), timeout=0.3)  # waits for quota, never sent
+        outcomes = sim.stats.snapshot()["by_outcome"]  # type: ignore[attr-defined]
+    assert sum(outcomes.values()) == 2
+    assert set(outcomes) == {"ok"}
+
+
+async def test_calls_waiting_for_a_concurrency_slot_wake_when_one_frees() -> None:
+    limits = RateLimitConfig(
+        requests_per_minute=None,
+        tokens_per_minute=None,
+        concurrency=FixedConcurrency(limit=1),
+    )
+    async with engine_on_sim(provider_rate_limit=limits) as (engine, _):
+        with anyio.fail_after(10):
+            results = [r async for r in engine.map([ask(f"q{i}") for i in range(6)], concurrency=6)]
+    assert all(r.ok for r in results)

@@ -1,0 +1,73 @@
+"""``python -m providers.sim`` serves; the CLI flags build the configuration."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from providers.sim.cli import add_arguments, build_config
+
+from .common import decode, finish_of, request
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_flags_build_the_config() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(
+        [
+            "--port",
+            "0",
+            "--seed",
+            "4",
+            "--ttft",
+            "0.5",
+            "--tps",
+            "30",
+            "--output-tokens",
+            "10",
+            "--output-tokens-max",
+            "20",
+            "--rpm",
+            "60",
+            "--fault",
+            '{"kind":"status","status":503,"rate":0.1}',
+        ]
+    )
+    cfg = build_config(args)
+    assert (cfg.port, cfg.seed) == (0, 4)
+    p = cfg.default_profile
+    assert (p.ttft, p.tokens_per_second, p.output_tokens, p.output_tokens_max) == (0.5, 30, 10, 20)
+    assert cfg.rate_limit.rpm == 60 and cfg.rate_limit.tpm is None
+    assert cfg.faults[0].status == 503
+    assert build_config(parser.parse_args([])).port == 8000
+
+
+def test_python_m_providers_sim_serves() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "providers.sim", "--port", "0", "--output-tokens", "5"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert "listening on http://127.0.0.1:" in line
+        base = line.split()[-1]
+        for family in ("openai", "anthropic", "openai-responses", "gemini"):
+            path, body = request(family)
+            r = httpx.post(base + path, json=body, timeout=10)
+            assert r.status_code == 200
+            assert finish_of(decode(family, r.content)) == "stop"
+        assert httpx.get(base + "/sim/stats", timeout=10).json()["requests"] == 4
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        assert proc.stdout is not None
+        proc.stdout.close()

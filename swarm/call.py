@@ -23,6 +23,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from providers.events import Response
 from providers.messages import Request
 
+from .errors import SwarmError
 from .events import CallEvent, Cancelled, Completed, Failed, Terminal
 from .lifecycle import CallLifecycle
 
@@ -60,7 +61,7 @@ class CallOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fiel
             raise ValueError(f"timeout must be positive seconds, got {self.timeout}")
 
 
-class CallFailed(Exception):
+class CallFailed(SwarmError):
     """Raised by ``CallStream.response()`` and ``engine.complete`` when a call was
     cancelled; failures re-raise the provider's own typed error instead."""
 

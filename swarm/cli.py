@@ -57,6 +57,26 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_PROBLEM if problem else EXIT_OK
 
 
+def _cmd_sim(args: argparse.Namespace) -> int:
+    from providers.sim.cli import run
+
+    return run(args)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .config import ConfigError
+    from .run import main as run_main
+
+    if args.calls < 1 or args.concurrency < 1:
+        print("swarm run: --calls and --concurrency must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return run_main(args)
+    except ConfigError as exc:
+        print(f"swarm run: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="swarm",
@@ -85,6 +105,37 @@ def build_parser() -> argparse.ArgumentParser:
         "--events-only", action="store_true", help="print the events, not the assembled response"
     )
     replay.set_defaults(handler=_cmd_replay)
+
+    run = commands.add_parser(
+        "run",
+        help="run a workload through the engine (default: on the built-in simulator)",
+        description=(
+            "Run many concurrent streaming calls through the engine and print a summary. "
+            "Without --config it runs on the built-in simulator (no key, no network), "
+            "even when API keys are set: a demo never spends money by accident."
+        ),
+    )
+    run.add_argument("--calls", type=int, default=300, help="how many calls (default 300)")
+    run.add_argument(
+        "--concurrency", type=int, default=100, help="calls in flight at once (default 100)"
+    )
+    run.add_argument("--model", default="gpt-4o-mini", help="route or model (default gpt-4o-mini)")
+    run.add_argument("--max-tokens", type=int, default=64, help="cap on output tokens per call")
+    run.add_argument("--config", default=None, help="an engine config (TOML): real providers")
+    run.add_argument("--json", default=None, metavar="FILE", help="write the run report here")
+    run.add_argument("--quiet", action="store_true", help="no live progress line")
+    run.set_defaults(handler=_cmd_run)
+
+    from providers.sim.cli import add_arguments as add_sim_arguments
+
+    sim = commands.add_parser(
+        "sim",
+        help="serve the built-in LLM simulator (OpenAI, Anthropic, Gemini wire formats)",
+        description="Serve the simulator on 127.0.0.1 for any OpenAI-, Anthropic- or "
+        "Gemini-compatible client.",
+    )
+    add_sim_arguments(sim)
+    sim.set_defaults(handler=_cmd_sim)
     return parser
 
 

@@ -6,6 +6,7 @@
     ├── EngineOverloaded    the engine's queue is full and it is set to refuse (retry later)
     ├── EngineClosed        the engine is shutting down or closed; no new calls (misuse)
     ├── CircuitOpen         a deployment's breaker is open; a fallback may serve, or wait
+    ├── CallFailed          swarm.call: a call was cancelled (CallStream.response, complete)
     └── SupervisorError     swarm.supervisor: escalation and misuse (see that module)
 
 Provider errors (``providers.ProviderError`` and its tree) pass through the

@@ -1,0 +1,58 @@
+"""``swarm run`` and ``swarm sim`` from the command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from swarm.cli import EXIT_INPUT, EXIT_OK, EXIT_USAGE, main
+from swarm.run import RunReport
+
+
+def test_run_on_the_simulator_writes_a_consistent_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "report.json"
+    code = main(["run", "--calls", "25", "--concurrency", "5", "--quiet", "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert code == EXIT_OK
+    report = msgspec.json.decode(out.read_bytes(), type=RunReport)
+    summary = report.summary
+    assert summary.calls == summary.completed == 25 == len(report.calls)
+    assert summary.output_tokens == sum(c.usage.output_tokens for c in report.calls) > 0
+    assert summary.attempts >= 25
+    assert {c.outcome for c in report.calls} == {"completed"}
+    assert "25 (25 completed, 0 failed, 0 cancelled)" in printed
+
+
+def test_run_refuses_bad_numbers(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--calls", "0"]) == EXIT_USAGE
+    assert "--calls" in capsys.readouterr().err
+
+
+def test_run_with_a_missing_config_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--config", "/no/such/engine.toml"]) == EXIT_INPUT
+    assert "cannot read config /no/such/engine.toml" in capsys.readouterr().err
+
+
+def test_run_with_an_unknown_setting_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "engine.toml"
+    config.write_text('default_provider = "x"\nmax_paralelism = 3\n')
+    assert main(["run", "--config", str(config)]) == EXIT_INPUT
+    assert "max_paralelism" in capsys.readouterr().err
+
+
+def test_installed_commands_answer_help() -> None:
+    for command in (["run", "--help"], ["sim", "--help"], ["--help"]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "swarm", *command],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert "usage: swarm" in proc.stdout

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import anyio
 import httpx
@@ -63,6 +63,16 @@ def _map_transport_error(exc: httpx.HTTPError, where: str) -> ProviderError:
     if isinstance(exc, httpx.ReadError | httpx.RemoteProtocolError):
         return ReadError(f"connection to {where} broke mid-response: {detail}")
     return TransportError(f"HTTP error talking to {where}: {detail}")
+
+
+def _sent_tracer(callback: Callable[[], None]) -> Callable[[str, dict[str, Any]], Awaitable[None]]:
+    """An httpcore trace callback that reports when the request body went out."""
+
+    async def trace(name: str, info: dict[str, Any]) -> None:
+        if name.endswith("send_request_body.complete"):
+            callback()
+
+    return trace
 
 
 def _redacted(error: ProviderError, endpoint: Endpoint) -> ProviderError:
@@ -164,11 +174,17 @@ async def stream(
     request: Request,
     *,
     family: Family | str,
+    on_request_sent: Callable[[], None] | None = None,
 ) -> AsyncIterator[EventStream]:
     """Send ``request`` as a streaming call and yield its :class:`EventStream`.
 
     The response is closed when the block exits, normally, by an exception or by
     cancellation, so an abandoned stream never holds a connection.
+
+    Args:
+        on_request_sent: Called when the request has been written to a connection
+            (from httpx's trace extension): the end of connecting, for timeouts that
+            must tell a slow connect from a slow model.
 
     Raises:
         RequestError: the request cannot be expressed in this family.
@@ -185,6 +201,8 @@ async def stream(
         content=built.body,
         params=built.params or None,
     )
+    if on_request_sent is not None:
+        http_request.extensions["trace"] = _sent_tracer(on_request_sent)
     try:
         response = await http.send(http_request, stream=True)
     except httpx.HTTPError as exc:

@@ -23,6 +23,7 @@ from providers import (
     Secret,
     StreamEvent,
     TextDelta,
+    stream,
 )
 from providers.errors import APIError, StreamProtocolError
 from providers.events import Response
@@ -261,3 +262,31 @@ async def test_the_endpoints_own_key_is_redacted_whatever_its_shape() -> None:
                     pass  # pragma: no cover
     assert short_key not in str(info.value) and short_key not in info.value.body
     assert "Incorrect API key provided: abc***" in str(info.value)
+
+
+async def test_on_request_sent_fires_before_the_first_event() -> None:
+    order: list[str] = []
+    release = anyio.Event()
+
+    async def handler(req: HTTPRequest, stream: anyio.abc.SocketStream) -> None:
+        await release.wait()
+        await stream.send(sse_head() + chunk(b"data: a\n\ndata: [DONE]\n\n") + LAST_CHUNK)
+
+    async with serve(handler) as url, client_for(url) as client:
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+
+                async def consume() -> None:
+                    async with stream(
+                        client.http, client.endpoint, REQUEST, family=TinyFamily(),
+                        on_request_sent=lambda: order.append("sent"),
+                    ) as events:  # fmt: skip
+                        async for event in events:
+                            order.append(type(event).__name__)
+
+                tg.start_soon(consume)
+                while not order:  # noqa: ASYNC110 - waiting for the callback itself
+                    await anyio.sleep(0.005)
+                assert order == ["sent"]  # sent, while the server still holds the answer
+                release.set()
+    assert order == ["sent", "TextDelta", "Finish"]

@@ -417,3 +417,13 @@ async def test_calls_waiting_for_a_concurrency_slot_wake_when_one_frees() -> Non
         with anyio.fail_after(10):
             results = [r async for r in engine.map([ask(f"q{i}") for i in range(6)], concurrency=6)]
     assert all(r.ok for r in results)
+
+
+async def test_a_model_slow_to_its_first_token_is_not_a_connect_timeout() -> None:
+    thinking = ModelProfile(ttft=0.3, tokens_per_second=0, output_tokens=5)
+    config = SimConfig(models={"thinking": thinking})
+    # Connecting takes well under 0.1 s here; the model then thinks for 0.3 s.
+    timeouts = Timeouts(connect=0.1, first_token=5.0, idle=5.0, total=10.0)
+    async with engine_on_sim(config, timeouts=timeouts) as (engine, _):
+        response = await engine.complete(ask(model="thinking"))
+    assert response.finish_reason == "stop"

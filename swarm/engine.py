@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import AsyncIterator, Hashable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Literal, cast
 
@@ -49,6 +49,14 @@ from .pricing import PriceTable
 from .provider_actor import ProviderActor, ProviderStatistics
 from .routing import Deployment, Router
 from .scheduler import QueueFull, SchedulerCore
+from .supervisor import (
+    ChildContext,
+    ChildSpec,
+    Supervisor,
+    SupervisorSpec,
+    SupervisorStatistics,
+    open_supervisor,
+)
 from .tokens import estimate_input_tokens, estimate_output_tokens
 
 __all__ = ["Engine", "EngineStatistics", "MapResult", "open_engine"]
@@ -62,11 +70,27 @@ SIM_PROVIDERS = {
 }
 SIM_KEY = "sk-sim-local"
 
+# Restarts of the engine's actors tolerated within SUPERVISOR_PERIOD seconds before
+# the engine gives up (an actor that keeps crashing is a bug, not a transient).
+SUPERVISOR_INTENSITY = 10
+SUPERVISOR_PERIOD = 60.0
+
+
+def _actor_child(actor: ProviderActor) -> Callable[[ChildContext], Awaitable[None]]:
+    async def child(ctx: ChildContext) -> None:
+        await actor.run()
+
+    return child
+
 
 class EngineStatistics(msgspec.Struct, kw_only=True, frozen=True):
+    """A live snapshot: calls queued, each provider actor's counts, the ledger's
+    totals, and the supervisor of the engine's actors (restarts after crashes)."""
+
     queued: int
     providers: dict[str, ProviderStatistics]
     ledger: LedgerStatistics
+    supervisor: SupervisorStatistics | None = None
 
 
 class MapResult(msgspec.Struct, kw_only=True, frozen=True):
@@ -137,6 +161,7 @@ class Engine:
         self._closing = False
         self._drained = anyio.Event()
         self._ids = itertools.count(1)
+        self._supervisor: Supervisor | None = None
 
     # -- public API -----------------------------------------------------------------------
 
@@ -266,6 +291,7 @@ class Engine:
             queued=len(self._core),
             providers={name: actor.statistics() for name, actor in self._actors.items()},
             ledger=self._ledger.statistics(),
+            supervisor=None if self._supervisor is None else self._supervisor.statistics(),
         )
 
     @property
@@ -346,7 +372,10 @@ class Engine:
                 with anyio.move_on_at(math.inf if deadline is None else deadline):
                     await wake.wait()
         finally:
-            self._cancel_all_queued()
+            # At shutdown the queue is cancelled; after a crash it is kept for the
+            # restarted scheduler (the queue lives in the engine, not in this task).
+            if self._closing:
+                self._cancel_all_queued()
 
     def _enqueue(self, call: _Call) -> None:
         if call.cancel_requested:
@@ -430,6 +459,21 @@ class Engine:
         )
         self.finish_failed(call, error)
 
+    def _finish_leftovers(self) -> None:
+        """After every actor stopped: end each call that is still open, so that the
+        ledger balances even when the engine died of an escalation."""
+        self._closing = True
+        for actor in self._actors.values():
+            actor.sweep()  # calls dispatched to an actor that was not restarted
+        while True:
+            try:
+                kind, call, _ = self._control_receive.receive_nowait()
+            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                break
+            if kind == "requeue" and call.terminal is None:
+                self._finish_cancelled(call, "shutdown")
+        self._cancel_all_queued()
+
     def _cancel_all_queued(self) -> None:
         for ticket in self._core.expire(math.inf):
             self._finish_cancelled(ticket.call, "shutdown")
@@ -511,10 +555,42 @@ class Engine:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    async def _run(self, tg: TaskGroup) -> None:
-        tg.start_soon(self._scheduler, name="swarm.scheduler")
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    async def _supervise(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Run the scheduler and the provider actors under one supervisor.
+
+        one_for_one, permanent children: a crashed actor is restarted alone. Its
+        uncommitted calls went back to the scheduler as its tasks were cancelled;
+        the queue itself lives in the engine and survives a scheduler restart.
+        Too many crashes (SUPERVISOR_INTENSITY within SUPERVISOR_PERIOD) escalate:
+        the engine stops and ``open_engine`` raises ``SupervisorEscalation``.
+        """
+        children = [ChildSpec(id="scheduler", start=self._scheduler_child, shutdown="brutal_kill")]
         for actor in self._actors.values():
-            await tg.start(actor.run, name=f"swarm.provider.{actor.name}")
+            children.append(
+                ChildSpec(
+                    id=f"provider:{actor.name}", start=_actor_child(actor), shutdown="brutal_kill"
+                )
+            )
+        spec = SupervisorSpec(
+            name="engine",
+            strategy="one_for_one",
+            intensity=SUPERVISOR_INTENSITY,
+            period=SUPERVISOR_PERIOD,
+            children=children,
+        )
+        async with open_supervisor(spec) as supervisor:
+            self._supervisor = supervisor
+            task_status.started()
+            await anyio.sleep_forever()
+
+    async def _scheduler_child(self, ctx: ChildContext) -> None:
+        await self._scheduler()
 
     async def _shutdown(self, tg: TaskGroup) -> None:
         self._closing = True
@@ -584,10 +660,11 @@ async def open_engine(
         engine = Engine(config, env, _TOKEN)
         try:
             async with anyio.create_task_group() as tg:
-                await engine._run(tg)
+                await tg.start(engine._supervise)
                 try:
                     yield engine
                 finally:
                     await engine._shutdown(tg)
         finally:
+            engine._finish_leftovers()
             engine._close_channels()

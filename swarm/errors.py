@@ -7,6 +7,7 @@
     ├── EngineClosed        the engine is shutting down or closed; no new calls (misuse)
     ├── CircuitOpen         a deployment's breaker is open; a fallback may serve, or wait
     ├── CallFailed          swarm.call: a call was cancelled (CallStream.response, complete)
+    ├── ProviderActorCrashed  a call was streaming when its provider actor crashed
     └── SupervisorError     swarm.supervisor: escalation and misuse (see that module)
 
 Provider errors (``providers.ProviderError`` and its tree) pass through the
@@ -16,7 +17,7 @@ Configuration errors are ``swarm.config.ConfigError`` (a ``ValueError``).
 
 from __future__ import annotations
 
-__all__ = ["CircuitOpen", "EngineClosed", "EngineOverloaded", "SwarmError"]
+__all__ = ["CircuitOpen", "EngineClosed", "EngineOverloaded", "ProviderActorCrashed", "SwarmError"]
 
 
 class SwarmError(Exception):
@@ -51,3 +52,12 @@ class CircuitOpen(SwarmError):
         self.deployment = deployment
         self.provider = deployment  # where it failed, for the ledger
         self.retry_after = retry_after
+
+
+class ProviderActorCrashed(SwarmError):
+    """The provider actor running this call crashed after the call had committed
+    (its text had begun to reach the caller), so it could not be moved elsewhere
+    without splicing. Calls that had not committed were requeued instead.
+    """
+
+    retryable = True

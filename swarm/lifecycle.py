@@ -15,6 +15,8 @@
                      ── cancel ────► CANCELLED
 
 Invariants:
+    * ``requeue`` is legal from DISPATCHED and from WAITING_RETRY (between attempts:
+      a visible failed attempt already sent the caller its ``Restart``).
     * A call is in exactly one state; COMPLETED, FAILED and CANCELLED are terminal
       and sticky: every later transition raises :class:`IllegalTransition` and
       changes nothing. This is how the engine guarantees exactly one terminal event.
@@ -63,7 +65,7 @@ _LEGAL: dict[str, frozenset[CallState]] = {
     "first_byte": frozenset({D}),
     "content": frozenset({S}),
     "attempt_failed": frozenset({D, S}),
-    "requeue": frozenset({D}),
+    "requeue": frozenset({D, W}),
     "complete": frozenset({D, S}),
     "fail": _LIVE,
     "cancel": _LIVE,
@@ -207,7 +209,8 @@ class CallLifecycle:
         self.state = CallState.WAITING_RETRY
 
     def requeue(self, now: float) -> None:
-        """The attempt's actor went away before the commit point: back to the queue.
+        """The call's actor went away before the attempt's commit point, or between
+        attempts: back to the queue.
 
         Raises:
             IllegalTransition: the attempt had committed (it must fail instead).

@@ -32,8 +32,9 @@ from providers.events import ReasoningDelta, Response, TextDelta, ToolCallDelta,
 from providers.families import Endpoint, get_family
 from providers.ratelimits import RateLimitInfo
 
-from .errors import CircuitOpen
+from .errors import CircuitOpen, ProviderActorCrashed
 from .events import Restart
+from .lifecycle import CallState
 from .ratelimit import (
     AcquireRequest,
     HeadersFeedback,
@@ -66,7 +67,12 @@ if TYPE_CHECKING:
     from .engine import Engine
     from .routing import Deployment
 
-__all__ = ["ProviderActor", "ProviderStatistics"]
+__all__ = ["InjectedCrash", "ProviderActor", "ProviderStatistics"]
+
+
+class InjectedCrash(RuntimeError):
+    """Raised by a provider actor whose ``crash()`` fault hook was called."""
+
 
 # Content events: they reset the idle gap and count for time to first token.
 _CONTENT = (TextDelta, ReasoningDelta, ToolCallDelta, ToolCallStart)
@@ -135,6 +141,11 @@ class ProviderActor:
         # Set (and replaced) whenever a permit of that model's limiter is released,
         # so calls waiting for a concurrency slot wake up.
         self._released: dict[str, anyio.Event] = {}
+        # Every call dispatched here and not yet settled by its task, in dispatch
+        # order: in the inbox, running, or orphaned by a crash (see sweep).
+        self._owned: dict[str, _Call] = {}
+        self._loop: anyio.CancelScope | None = None
+        self._crash_requested = False
         self._clients: list[httpx.AsyncClient] = []
         self._client_load: list[int] = []
         self._latency: dict[str, float] = {}
@@ -146,6 +157,7 @@ class ProviderActor:
 
     def dispatch(self, call: _Call, deployment: Deployment) -> None:
         """Hand a call over (the scheduler holds a credit for it, so this never waits)."""
+        self._owned[call.id] = call
         self._inbox_send.send_nowait((call, deployment))
 
     def close(self) -> None:
@@ -192,12 +204,67 @@ class ProviderActor:
         try:
             async with anyio.create_task_group() as tg:
                 task_status.started()
-                async for call, deployment in self._inbox_receive:
-                    tg.start_soon(self._run_call, call, deployment)
+                with anyio.CancelScope() as self._loop:
+                    async for call, deployment in self._inbox_receive:
+                        tg.start_soon(self._run_call, call, deployment)
+                if self._crash_requested:
+                    self._crash_requested = False
+                    raise InjectedCrash(f"provider actor {self.name}: injected crash")
         finally:
+            self.sweep()
             with anyio.CancelScope(shield=True), anyio.move_on_after(5.0):
                 for client in self._clients:
                     await client.aclose()
+
+    def sweep(self) -> None:
+        """Settle every call the stopped loop left behind (its task group has exited,
+        so no call task runs): those in the inbox, those whose task never started
+        (asyncio drops a task cancelled before its first step), those whose task was
+        cancelled. Nothing is lost:
+
+        * the engine is closing: the call ends Cancelled ("shutdown");
+        * it had committed (its attempt's first byte arrived, so text may have
+          reached the caller): it ends Failed with :class:`ProviderActorCrashed`;
+        * otherwise it goes back to the scheduler, invisibly (a requeue).
+
+        Each gets its "done" (the scheduler's in-flight count), exactly once.
+        """
+        engine = self._engine
+        while True:  # the inbox's calls are owned too; a restarted loop starts empty
+            try:
+                self._inbox_receive.receive_nowait()
+            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                break
+        orphans, self._owned = self._owned, {}
+        now = anyio.current_time()
+        for call in orphans.values():
+            requeue = False
+            if call.terminal is None:
+                state = call.life.state
+                if engine.closing:
+                    engine.finish_cancelled(call, "shutdown")
+                elif state is CallState.STREAMING:
+                    self._failed += 1
+                    engine.finish_failed(
+                        call,
+                        ProviderActorCrashed(
+                            f"provider actor {self.name} crashed while call {call.id} "
+                            "was streaming; the call was not moved (its text had begun)"
+                        ),
+                    )
+                else:
+                    if state is not CallState.QUEUED:  # an attempt had begun
+                        call.life.requeue(now)
+                    requeue = True
+            engine._control(("done", call, self.name))
+            if requeue:
+                engine._control(("requeue", call, self.name))
+
+    def crash(self) -> None:
+        """Fault hook for tests: make the actor's loop fail as a crash would."""
+        if self._loop is not None and not self._crash_requested:
+            self._crash_requested = True
+            self._loop.cancel()
 
     def _take_client(self) -> int:
         """The index of the least-loaded HTTP client; the caller must give it back."""
@@ -209,6 +276,7 @@ class ProviderActor:
     async def _run_call(self, call: _Call, deployment: Deployment) -> None:
         engine = self._engine
         requeue = False
+        settled = True
         self._running += 1
         try:
             with anyio.CancelScope() as scope:
@@ -231,9 +299,12 @@ class ProviderActor:
                     )
             if scope.cancelled_caught and call.terminal is None:
                 engine.finish_cancelled(call, "caller")
-        except anyio.get_cancelled_exc_class():
-            if call.terminal is None:
-                engine.finish_cancelled(call, "shutdown")
+        except BaseException:
+            # Cancelled (trio may deliver it wrapped in an exception group, from a
+            # nursery inside httpx's connect), or worse: the actor is going away. The
+            # call stays owned and the actor's sweep settles it once every call task
+            # is over; settling it here would miss calls whose task never ran.
+            settled = False
             raise
         except Exception as exc:
             # A bug in one call must not take the provider's other calls down: the
@@ -244,9 +315,11 @@ class ProviderActor:
         finally:
             self._running -= 1
             call.scope = None
-            engine._control(("done", call, self.name))
-            if requeue:
-                engine._control(("requeue", call, self.name))
+            if settled:
+                del self._owned[call.id]
+                engine._control(("done", call, self.name))
+                if requeue:
+                    engine._control(("requeue", call, self.name))
 
     def _breaker(self, model: str) -> CircuitBreaker:
         breaker = self._breakers.get(model)

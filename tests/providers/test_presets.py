@@ -168,7 +168,9 @@ def test_azure_endpoint_from_environment() -> None:
         endpoint,
         stream=False,
     )
-    assert built.url == "https://myres.openai.azure.com/openai/deployments/my-gpt4o/chat/completions"
+    assert (
+        built.url == "https://myres.openai.azure.com/openai/deployments/my-gpt4o/chat/completions"
+    )
     assert built.params == {"api-version": AZURE_DEFAULT_API_VERSION}
     assert built.secret_headers == {"api-key": Secret(KEY)}
     assert json.loads(built.body)["max_completion_tokens"] == 9

@@ -15,11 +15,12 @@ from providers.sim import Fault, ModelProfile, SimConfig, open_simulator
 from providers.sim import RateLimit as SimRateLimit
 from swarm.call import CallFailed
 from swarm.config import EngineConfig, ProviderConfig, RouteConfig, SchedulerConfig
-from swarm.engine import Engine, open_engine
+from swarm.engine import SUPERVISOR_INTENSITY, Engine, open_engine
 from swarm.errors import EngineClosed, EngineOverloaded
 from swarm.events import Cancelled, Completed, Failed, Restart
 from swarm.ratelimit import FixedConcurrency, RateLimitConfig
 from swarm.resilience import CircuitBreakerPolicy, RetryBudgetPolicy, RetryPolicy, Timeouts
+from swarm.supervisor import SupervisorEscalation
 
 pytestmark = pytest.mark.anyio
 
@@ -427,3 +428,55 @@ async def test_a_model_slow_to_its_first_token_is_not_a_connect_timeout() -> Non
     async with engine_on_sim(config, timeouts=timeouts) as (engine, _):
         response = await engine.complete(ask(model="thinking"))
     assert response.finish_reason == "stop"
+
+
+async def test_a_crashed_actor_requeues_uncommitted_calls_and_restarts() -> None:
+    thinking = ModelProfile(ttft=0.5, tokens_per_second=0, output_tokens=5)
+    async with engine_on_sim(SimConfig(models={"thinking": thinking})) as (engine, _):
+        calls = [await engine.submit(ask(f"q{i}", model="thinking")) for i in range(4)]
+        await eventually(lambda: engine.statistics().providers["sim"].running == 4)
+        engine._actors["sim"].crash()  # all four are waiting for their first byte
+        results = [await call.response() for call in calls]
+        records = engine.ledger.records()
+    assert all(r.finish_reason == "stop" for r in results)
+    assert [r.requeues for r in records] == [1, 1, 1, 1]
+    assert all(r.attempts == 2 and r.outcome == "completed" for r in records)
+    balanced(engine)
+
+
+async def test_a_crash_mid_stream_fails_the_committed_call_with_the_cause() -> None:
+    async with engine_on_sim() as (engine, _):
+        async with engine.stream(ask(model="slow")) as call:
+            async for event in call:
+                if isinstance(event, TextDelta):
+                    engine._actors["sim"].crash()
+                    break
+            rest = [e async for e in call]
+        after = await engine.complete(ask("after the restart"))
+    assert isinstance(rest[-1], Failed)
+    assert rest[-1].error.kind == "ProviderActorCrashed"
+    assert after.text  # the restarted actor serves new calls
+    balanced(engine)
+
+
+def restarts(engine: Engine) -> int:
+    supervisor = engine.statistics().supervisor
+    assert supervisor is not None
+    return supervisor.restarts
+
+
+async def test_an_actor_that_keeps_crashing_escalates_and_nothing_is_lost() -> None:
+    thinking = ModelProfile(ttft=30.0, tokens_per_second=0, output_tokens=5)
+    with pytest.raises(BaseException) as info:
+        async with engine_on_sim(SimConfig(models={"thinking": thinking})) as (engine, _):
+            calls = [await engine.submit(ask(f"q{i}", model="thinking")) for i in range(3)]
+            for crashes in range(SUPERVISOR_INTENSITY + 1):
+                await eventually(lambda n=crashes: restarts(engine) == n)
+                await eventually(lambda: engine.statistics().providers["sim"].running == 3)
+                engine._actors["sim"].crash()
+            await anyio.sleep_forever()  # the escalation cancels the engine's block
+    assert info.group_contains(SupervisorEscalation) or isinstance(info.value, SupervisorEscalation)
+    balanced(engine)
+    assert engine.statistics().ledger.in_flight == 0
+    for call in calls:
+        await call.aclose()

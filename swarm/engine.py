@@ -594,7 +594,11 @@ class Engine:
 
     async def _shutdown(self, tg: TaskGroup) -> None:
         self._closing = True
-        if self._ledger.statistics().in_flight == 0:
+        supervisor = self._supervisor
+        if self._ledger.statistics().in_flight == 0 or (
+            supervisor is not None and supervisor.statistics().state != "running"
+        ):
+            # Nothing to wait for: no call is open, or no actor runs (an escalation).
             self._drained.set()
         with anyio.move_on_after(self.config.shutdown_timeout, shield=True):
             await self._drained.wait()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -459,10 +460,10 @@ async def test_a_crash_mid_stream_fails_the_committed_call_with_the_cause() -> N
     balanced(engine)
 
 
-def restarts(engine: Engine) -> int:
+def restarted(engine: Engine, times: int) -> bool:
     supervisor = engine.statistics().supervisor
     assert supervisor is not None
-    return supervisor.restarts
+    return supervisor.restarts == times
 
 
 async def test_an_actor_that_keeps_crashing_escalates_and_nothing_is_lost() -> None:
@@ -471,7 +472,7 @@ async def test_an_actor_that_keeps_crashing_escalates_and_nothing_is_lost() -> N
         async with engine_on_sim(SimConfig(models={"thinking": thinking})) as (engine, _):
             calls = [await engine.submit(ask(f"q{i}", model="thinking")) for i in range(3)]
             for crashes in range(SUPERVISOR_INTENSITY + 1):
-                await eventually(lambda n=crashes: restarts(engine) == n)
+                await eventually(functools.partial(restarted, engine, crashes))
                 await eventually(lambda: engine.statistics().providers["sim"].running == 3)
                 engine._actors["sim"].crash()
             await anyio.sleep_forever()  # the escalation cancels the engine's block

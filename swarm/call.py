@@ -83,6 +83,8 @@ class _Call:
         "route",
         "scope",
         "send",
+        "sent",
+        "streamed",
         "terminal",
         "ticket",
         "tried",
@@ -105,6 +107,11 @@ class _Call:
         self.life = CallLifecycle(call_id, now)
         self.deadline = None if options.timeout is None else now + options.timeout
         self.tried: list[Deployment] = []
+        # The current attempt's progress, kept here so that it survives the attempt's
+        # cancellation (its rate permit is settled from it): whether the request went
+        # out, and the content events received (about one token each).
+        self.sent = False
+        self.streamed = 0
         self.ticket: Ticket[_Call] | None = None
         self.scope: anyio.CancelScope | None = None
         self.error: BaseException | None = None

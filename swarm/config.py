@@ -53,6 +53,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_CONCURRENCY = 256
+DEFAULT_MAX_CONNECTING = 128
 DEFAULT_MAX_QUEUED = 100_000
 DEFAULT_SHUTDOWN_TIMEOUT = 10.0
 DEFAULT_STREAM_BUFFER = 64
@@ -79,6 +80,11 @@ class ProviderConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
         headers: Extra headers on every request.
         max_concurrency: Calls in flight at once on this provider; the connection
             pool is sized to it (never a silent cap).
+        max_connecting: Attempts that may be connecting (or writing their request)
+            at once. A burst of thousands of connects at once starves the event
+            loop until all are done (5,000 at once: no stream had its first token
+            for 12 s); through this gate streams open steadily, each connect stays
+            quick, and a warm pool holds a slot for one write only.
         rate_limit: The account's limits per model (requests and tokens per minute,
             concurrency, adaptation to 429s and headers); None: no local limiting,
             the provider's 429s alone push back.
@@ -91,6 +97,7 @@ class ProviderConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
     api_key: str | None = None
     headers: dict[str, str] = {}
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    max_connecting: int = DEFAULT_MAX_CONNECTING
     rate_limit: RateLimitConfig | None = None
 
     def __post_init__(self) -> None:
@@ -110,6 +117,8 @@ class ProviderConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
             raise ConfigError("give api_key= or api_key_env=, not both")
         if self.max_concurrency < 1:
             raise ConfigError(f"max_concurrency must be at least 1, got {self.max_concurrency}")
+        if self.max_connecting < 1:
+            raise ConfigError(f"max_connecting must be at least 1, got {self.max_connecting}")
 
     def resolved_family(self) -> str:
         if self.family is not None:

@@ -47,6 +47,7 @@ from .events import CallEvent, Cancelled, Completed, ErrorInfo, Failed, Terminal
 from .ledger import Ledger, LedgerStatistics, record_from_lifecycle
 from .pricing import PriceTable
 from .provider_actor import ProviderActor, ProviderStatistics
+from .ratelimit import RateLimiterStatistics
 from .routing import Deployment, Router
 from .scheduler import QueueFull, SchedulerCore
 from .supervisor import (
@@ -149,6 +150,7 @@ class Engine:
                 provider.endpoint(name, env),
                 provider.resolved_family(),
                 max_concurrency=provider.max_concurrency,
+                max_connecting=provider.max_connecting,
                 engine=self,
                 retry=config.retry,
                 retry_budget=config.retry_budget,
@@ -293,6 +295,11 @@ class Engine:
             ledger=self._ledger.statistics(),
             supervisor=None if self._supervisor is None else self._supervisor.statistics(),
         )
+
+    async def rate_limit_statistics(self) -> dict[str, dict[str, RateLimiterStatistics]]:
+        """Each provider's rate limiters, by model: allowed rates (after 429 cuts),
+        what the buckets hold now, permits in flight, waits and 429s."""
+        return {name: await actor.rate_limit_statistics() for name, actor in self._actors.items()}
 
     @property
     def ledger(self) -> Ledger:

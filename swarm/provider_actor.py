@@ -12,8 +12,10 @@ allows restarts) or a ``Failed``, never spliced text.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
+import ssl
 from typing import TYPE_CHECKING
 
 import anyio
@@ -32,6 +34,7 @@ from providers.events import ReasoningDelta, Response, TextDelta, ToolCallDelta,
 from providers.families import Endpoint, get_family
 from providers.ratelimits import RateLimitInfo
 
+from .config import DEFAULT_MAX_CONNECTING
 from .errors import CircuitOpen, ProviderActorCrashed
 from .events import Restart
 from .lifecycle import CallState
@@ -41,6 +44,7 @@ from .ratelimit import (
     LocalBackend,
     RateLimitConfig,
     RateLimiter,
+    RateLimiterStatistics,
     ReleaseRequest,
     TokenCost,
     Wait,
@@ -80,15 +84,27 @@ _CONTENT = (TextDelta, ReasoningDelta, ToolCallDelta, ToolCallStart)
 # Connections per httpx client before the actor adds another client (see run()).
 CONNECTIONS_PER_CLIENT = 16
 
+
+@functools.cache
+def shared_ssl_context() -> ssl.SSLContext:
+    """The process's client SSL context (httpx's defaults: certifi's CA bundle,
+    TLS 1.2+), built once; SSLContext is safe to share between connections."""
+    return httpx.create_ssl_context()
+
+
 # Smoothing of the time-to-first-token average used by lowest_latency routing.
 LATENCY_ALPHA = 0.2
 
 
 class ProviderStatistics(msgspec.Struct, kw_only=True, frozen=True):
+    """One provider actor's live counts: calls running (a task each), attempts
+    connecting or sending their request (at most ``max_connecting``), and totals."""
+
     name: str
     family: str
     max_concurrency: int
     running: int
+    connecting: int
     attempts: int
     retries: int
     completed: int
@@ -113,6 +129,7 @@ class ProviderActor:
         family: str,
         *,
         max_concurrency: int,
+        max_connecting: int = DEFAULT_MAX_CONNECTING,
         engine: Engine,
         retry: RetryPolicy,
         retry_budget: RetryBudgetPolicy,
@@ -133,6 +150,10 @@ class ProviderActor:
         self._retry_policy = msgspec.structs.replace(retry, restarts_allowed=False)
         self._restart_policy = msgspec.structs.replace(retry, restarts_allowed=True)
         self._budget = RetryBudget(retry_budget)
+        # Attempts between their start and "request sent" at once: connecting, or
+        # writing on a pooled connection (see ProviderConfig.max_connecting).
+        self._sending = anyio.Semaphore(max_connecting)
+        self._max_connecting = max_connecting
         self._breaker_policy = breaker
         self._breakers: dict[str, CircuitBreaker] = {}
         self._timeouts = timeouts
@@ -175,6 +196,7 @@ class ProviderActor:
             family=self.family.name,
             max_concurrency=self.max_concurrency,
             running=self._running,
+            connecting=self._max_connecting - self._sending.value,
             attempts=self._attempts,
             retries=self._retries,
             completed=self._completed,
@@ -199,14 +221,28 @@ class ProviderActor:
         shards = max(1, math.ceil(self.max_concurrency / CONNECTIONS_PER_CLIENT))
         per_client = math.ceil(self.max_concurrency / shards)
         limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
-        self._clients = [httpx.AsyncClient(limits=limits, timeout=timeout) for _ in range(shards)]
+        # One SSL context for every shard: httpx builds one per client otherwise
+        # (loading the CA bundle each time: 63 clients took 58 MB and 1.7 s).
+        verify = shared_ssl_context()
+        self._clients = [
+            httpx.AsyncClient(limits=limits, timeout=timeout, verify=verify) for _ in range(shards)
+        ]
         self._client_load = [0] * shards
         try:
             async with anyio.create_task_group() as tg:
                 task_status.started()
+                inbox = self._inbox_receive
                 with anyio.CancelScope() as self._loop:
-                    async for call, deployment in self._inbox_receive:
+                    async for call, deployment in inbox:
                         tg.start_soon(self._run_call, call, deployment)
+                        # Start every call already waiting, not one per scheduling
+                        # round: a burst of thousands would otherwise trickle in.
+                        while True:
+                            try:
+                                call, deployment = inbox.receive_nowait()
+                            except (anyio.WouldBlock, anyio.EndOfStream):
+                                break
+                            tg.start_soon(self._run_call, call, deployment)
                 if self._crash_requested:
                     self._crash_requested = False
                     raise InjectedCrash(f"provider actor {self.name}: injected crash")
@@ -265,6 +301,11 @@ class ProviderActor:
         if self._loop is not None and not self._crash_requested:
             self._crash_requested = True
             self._loop.cancel()
+
+    async def rate_limit_statistics(self) -> dict[str, RateLimiterStatistics]:
+        """Each model's rate limiter on this provider (those used so far)."""
+        now = anyio.current_time()
+        return {model: await limiter.statistics(now) for model, limiter in self._limiters.items()}
 
     def _take_client(self) -> int:
         """The index of the least-loaded HTTP client; the caller must give it back."""
@@ -344,6 +385,8 @@ class ProviderActor:
         rate_permit: RatePermit | None = None
         try:
             while True:
+                call.sent = False  # this attempt's progress, read if it is cancelled
+                call.streamed = 0
                 if limiter is not None:
                     rate_permit = await self._acquire_rate(limiter, call, deployment.model)
                 admitted = breaker.acquire(anyio.current_time())
@@ -420,11 +463,20 @@ class ProviderActor:
                 breaker.release(permit)  # cancelled mid-attempt: no verdict
             if limiter is not None and rate_permit is not None:
                 # Not a cancellation point: a cancelled call's permit is released once.
+                # Unsent: refunded in full. Sent: the provider counts the input and
+                # what it generated until the stream was closed; the rest of the
+                # reservation is refunded (when the provider credits unused tokens).
+                sent = call.sent
                 await self._release_rate(
                     limiter,
                     deployment.model,
                     ReleaseRequest(
-                        permit=rate_permit, now=anyio.current_time(), outcome="cancelled"
+                        permit=rate_permit,
+                        now=anyio.current_time(),
+                        outcome="cancelled" if sent else "unsent",
+                        usage_tokens=(
+                            estimate_input_tokens(call.request) + call.streamed if sent else None
+                        ),
                     ),
                 )
             retry.close()
@@ -528,10 +580,21 @@ class ProviderActor:
         if request.model != deployment.model:
             request = msgspec.structs.replace(request, model=deployment.model)
         deliver = call.collector is None
+        # Wait for a sending slot (see max_connecting) before the attempt's clock starts:
+        # the wait is the client's queueing, not the provider's connect time. It is
+        # bounded by the pool timeout, as a wait for a pooled connection would be.
+        sending = self._sending
+        pool_timeout = self._timeouts.pool
+        with anyio.move_on_after(math.inf if pool_timeout is None else pool_timeout) as waited:
+            await sending.acquire()
+        held = not waited.cancelled_caught
         now = anyio.current_time()
         life.dispatch(deployment.key, now)
         self._attempts += 1
         clock = PhaseClock(self._timeouts)
+        if not held:
+            where = f"{self.name} ({deployment.model})"
+            return None, clock.timeout_error("pool", where), False, None
         clock.start(now)  # the call's own deadline is enforced around the whole call
         committed = False
         visible = False
@@ -541,6 +604,11 @@ class ProviderActor:
             phases.deadline = _next(clock)
 
             def sent() -> None:  # the connect phase is over; first_token runs on
+                nonlocal held
+                call.sent = True
+                if held:
+                    held = False
+                    sending.release()
                 clock.on_connected(anyio.current_time())
                 phases.deadline = _next(clock)
 
@@ -563,6 +631,7 @@ class ProviderActor:
                         if content:
                             life.content(now)
                             clock.on_content_event(now)
+                            call.streamed += 1
                         if deliver:
                             phases.deadline = math.inf
                             visible = True
@@ -575,6 +644,9 @@ class ProviderActor:
                 return None, exc, visible, headers
             finally:
                 self._client_load[shard] -= 1
+                if held:  # never sent (failed or cancelled while connecting)
+                    held = False
+                    sending.release()
         if phases.cancelled_caught:
             now = anyio.current_time()
             phase = clock.expired(now) or "total"

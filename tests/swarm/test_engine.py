@@ -14,7 +14,7 @@ from providers import Message, Request, TextDelta
 from providers.errors import AuthenticationError, ServerError, TimeoutError
 from providers.sim import Fault, ModelProfile, SimConfig, open_simulator
 from providers.sim import RateLimit as SimRateLimit
-from swarm.call import CallFailed
+from swarm.call import CallFailed, CallStream
 from swarm.config import EngineConfig, ProviderConfig, RouteConfig, SchedulerConfig
 from swarm.engine import SUPERVISOR_INTENSITY, Engine, open_engine
 from swarm.errors import EngineClosed, EngineOverloaded
@@ -46,6 +46,7 @@ async def engine_on_sim(
     sim_config: SimConfig | None = None,
     *,
     max_concurrency: int = 64,
+    max_connecting: int = 128,
     scheduler: SchedulerConfig | None = None,
     shutdown_timeout: float = 5.0,
     extra_providers: dict[str, ProviderConfig] | None = None,
@@ -58,7 +59,8 @@ async def engine_on_sim(
         providers = {
             "sim": ProviderConfig(
                 family="openai", base_url=sim.openai_base_url, api_key="sk-test",
-                max_concurrency=max_concurrency, rate_limit=provider_rate_limit,
+                max_concurrency=max_concurrency, max_connecting=max_connecting,
+                rate_limit=provider_rate_limit,
             ),
             **(extra_providers or {}),
         }  # fmt: skip
@@ -311,6 +313,42 @@ async def test_shutdown_cancels_live_streams_and_accounts_for_all() -> None:
     assert stats.providers["sim"].running == 0
 
 
+async def test_shutdown_with_500_live_streams_leaves_no_task_or_connection_behind() -> None:
+    streams = 500
+    long = ModelProfile(ttft=0.0, tokens_per_second=2, output_tokens=1000)  # ~8 minutes
+    got: list[object] = []
+
+    async def reader(call: CallStream) -> None:
+        last: object = None
+        async for event in call:
+            last = event
+        got.append(last)
+
+    async with open_simulator(SimConfig(models={"long": long})) as sim:
+        providers = {
+            "sim": ProviderConfig(
+                family="openai", base_url=sim.openai_base_url, api_key="sk-test",
+                max_concurrency=streams,
+            )
+        }  # fmt: skip
+        config = EngineConfig(providers=providers, default_provider="sim", shutdown_timeout=1.0)
+        async with anyio.create_task_group() as readers:
+            # A hang guard only (the engine stops itself after shutdown_timeout).
+            with anyio.fail_after(60):
+                async with open_engine(config, env={}) as engine:
+                    for i in range(streams):
+                        readers.start_soon(reader, await engine.submit(ask(f"q{i}", "long")))
+                    await eventually(lambda: sim.stats.active_streams == streams, limit=60)
+                stats = engine.statistics()
+        # Every stream's connection was closed by the engine, not left to the server.
+        await eventually(lambda: sim.stats.connections == 0)
+    assert len(got) == streams
+    assert all(isinstance(e, Cancelled) and e.reason == "shutdown" for e in got)
+    assert stats.ledger.cancelled == streams and stats.ledger.in_flight == 0
+    assert stats.providers["sim"].running == 0 and stats.providers["sim"].connecting == 0
+    balanced(engine)
+
+
 async def test_cancelled_call_response_raises_call_failed() -> None:
     async with engine_on_sim() as (engine, _):
         call = await engine.submit(ask(model="slow"))
@@ -481,3 +519,56 @@ async def test_an_actor_that_keeps_crashing_escalates_and_nothing_is_lost() -> N
     assert engine.statistics().ledger.in_flight == 0
     for call in calls:
         await call.aclose()
+
+
+async def test_a_narrow_connecting_gate_serves_every_call_and_frees_its_slots() -> None:
+    config = SimConfig(
+        models={"fast": FAST},
+        faults=[
+            Fault(kind="status", status=503, rate=0.3, seed=5),
+            Fault(kind="disconnect", after=2, rate=0.2, seed=6),
+        ],
+    )
+    generous = RetryBudgetPolicy(budget_percent=100.0)
+    lenient = CircuitBreakerPolicy(failure_rate_threshold=100.0, minimum_calls=1000)
+    retry = RetryPolicy(max_attempts=10, base_delay=0.001, max_delay=0.005)
+    async with engine_on_sim(
+        config, max_connecting=2, retry=retry, retry_budget=generous, breaker=lenient
+    ) as (engine, _):
+        requests = [ask(f"q{i}") for i in range(40)]
+        results = [r async for r in engine.map(requests, concurrency=20)]
+        stats = engine.statistics().providers["sim"]
+    assert all(r.ok for r in results)
+    assert stats.connecting == 0  # every slot came back, through failures too
+    assert stats.attempts > 40
+    balanced(engine)
+
+
+async def test_cancelling_a_caller_closes_its_upstream_stream_and_refunds_its_permits() -> None:
+    # 600 tokens a minute refill 10 a second: the refund below is far above what
+    # the bucket could refill while the test runs.
+    limits = RateLimitConfig(
+        requests_per_minute=None,
+        tokens_per_minute=600,
+        refund_unused_tokens=True,
+        concurrency=FixedConcurrency(limit=4),
+    )
+    async with engine_on_sim(provider_rate_limit=limits) as (engine, sim):
+        async with engine.stream(ask(model="slow", max_tokens=400)) as call:
+            async for event in call:
+                if isinstance(event, TextDelta):
+                    break
+            during = (await engine.rate_limit_statistics())["sim"]["slow"]
+        # The caller left: its call task is cancelled directly (no scheduler round).
+        await eventually(lambda: engine.statistics().providers["sim"].running == 0)
+        after = (await engine.rate_limit_statistics())["sim"]["slow"]
+        await eventually(lambda: sim.stats.snapshot()["active_streams"] == 0)  # type: ignore[attr-defined]
+        records = engine.ledger.records()
+    assert during.inflight == 1 and after.inflight == 0  # the concurrency slot is back
+    assert during.tokens_available is not None and after.tokens_available is not None
+    assert during.tokens_available < 600 - 400  # input estimate + max_tokens reserved
+    # Refunded: the reservation minus the input and the tokens streamed before the
+    # caller left (the provider bills those).
+    assert after.tokens_available > during.tokens_available + 300
+    assert [r.outcome for r in records] == ["cancelled"]
+    balanced(engine)

@@ -155,8 +155,17 @@ class CallStream:
             raise StopAsyncIteration
         try:
             event = await self._receive.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
+        except anyio.EndOfStream:
+            # The engine never waits to deliver a terminal event: when this stream's
+            # buffer was full (a consumer slower than the provider) it is kept on the
+            # call instead, and read here once the buffered events are consumed.
             self._receive.close()
+            terminal = self._call.terminal
+            if terminal is None:
+                raise StopAsyncIteration from None
+            self._terminal = terminal
+            return terminal
+        except anyio.ClosedResourceError:  # closed on this side (aclose)
             raise StopAsyncIteration from None
         if isinstance(event, Completed | Failed | Cancelled):
             self._terminal = event

@@ -39,6 +39,7 @@ from providers.families import FAMILY_NAMES, Endpoint
 from providers.presets import PRESETS, endpoint_from_preset, get_preset
 from providers.secrets import Secret
 
+from .pricing import Price
 from .ratelimit import RateLimitConfig
 from .resilience import CircuitBreakerPolicy, RetryBudgetPolicy, RetryPolicy, Timeouts
 
@@ -212,6 +213,8 @@ class EngineConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fie
         retry: Retries of failed attempts (backoff, Retry-After, attempts).
         retry_budget: Retries in flight as a share of calls in flight, per provider.
         breaker: The circuit breaker of each deployment.
+        prices: USD per million tokens by model name (prefix), added to or
+            replacing the built-in table for the ledger's cost estimates.
         timeouts: Per-phase timeouts of each attempt (connect, first token, idle
             between content events, total).
     """
@@ -227,6 +230,7 @@ class EngineConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fie
     retry_budget: RetryBudgetPolicy = RetryBudgetPolicy()
     breaker: CircuitBreakerPolicy = CircuitBreakerPolicy()
     timeouts: Timeouts = Timeouts()
+    prices: dict[str, Price] = {}
 
     def __post_init__(self) -> None:
         for name in self.providers:

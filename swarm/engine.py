@@ -8,15 +8,19 @@
         response = await engine.complete(request)
         async for result in engine.map(requests, concurrency=100): ...
 
-Actors (each a task in the engine's task group, talking through bounded channels):
+Actors (permanent one_for_one children of the engine's supervisor, talking
+through bounded channels; a crashed actor is restarted alone, and its calls are
+settled by its sweep: requeued before their commit point, failed after it):
 
 * the scheduler owns the queue (``SchedulerCore``) and the in-flight counts per
   provider (its credits); it admits calls from the submit channel while the queue
   has room, expires deadlines, and dispatches a call to a provider actor only when
   that provider has room, so priorities and fairness decide who goes next;
-* one provider actor per provider account owns an ``httpx.AsyncClient`` sized to
-  the provider's ``max_concurrency`` and runs each dispatched call as a task in its
-  own task group; it reports back on the control channel (done, fallback).
+* one provider actor per provider account owns its connection pool (sharded over
+  httpx clients of at most ``CONNECTIONS_PER_CLIENT`` connections, together sized
+  to the provider's ``max_concurrency``; see docs/transport.md) and runs each
+  dispatched call as a task in its own task group; it reports back on the control
+  channel (done, fallback, requeue).
 
 Invariant: every call accepted is in exactly one of: the submit channel, the
 scheduler's queue, a provider's inbox or task, or finished (ledger record and
@@ -121,7 +125,7 @@ class Engine:
         self.config = config
         self._router = Router(config)
         self._ledger = Ledger()
-        self._prices = PriceTable()
+        self._prices = PriceTable().with_prices(config.prices)
         # Fallbacks re-enter without a token (they were admitted once), so the core
         # has headroom for one per call that can be in flight.
         self._core: SchedulerCore[_Call] = SchedulerCore(
@@ -544,8 +548,10 @@ class Engine:
             self._drained.set()
 
     def _deliver(self, call: _Call, terminal: Terminal) -> None:
-        """Send the terminal event and close the call's stream (best effort: a caller
-        that went away, or never reads, does not hold the engine up)."""
+        """Send the terminal event and close the call's stream, without waiting: a
+        caller that went away, or reads slowly, does not hold the engine up. When
+        the stream's buffer is full the event stays on ``call.terminal``, where the
+        ``CallStream`` finds it after the buffered events (it is never lost)."""
         call.terminal = terminal
         if call.collector is not None:
             collector, index = call.collector
@@ -575,7 +581,9 @@ class Engine:
         uncommitted calls went back to the scheduler as its tasks were cancelled;
         the queue itself lives in the engine and survives a scheduler restart.
         Too many crashes (SUPERVISOR_INTENSITY within SUPERVISOR_PERIOD) escalate:
-        the engine stops and ``open_engine`` raises ``SupervisorEscalation``.
+        the engine stops and ``open_engine`` raises an exception group holding
+        ``SupervisorEscalation`` (``except* SupervisorEscalation``), after every
+        open call has ended Cancelled.
         """
         children = [ChildSpec(id="scheduler", start=self._scheduler_child, shutdown="brutal_kill")]
         for actor in self._actors.values():

@@ -3,7 +3,7 @@
 Prices are USD per million tokens, as the providers publish them, checked against
 their pricing pages in November 2026. They change: treat the figures as estimates,
 and override or extend the table with your contract's rates through
-``PriceTable.with_prices`` (or the engine config).
+``PriceTable.with_prices`` or ``EngineConfig.prices``.
 
 Billing rules encoded here (see ``providers.events.Usage``: ``input_tokens``
 counts every prompt token, cached or not):

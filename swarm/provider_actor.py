@@ -340,6 +340,12 @@ class ProviderActor:
                     )
             if scope.cancelled_caught and call.terminal is None:
                 engine.finish_cancelled(call, "caller")
+        except Exception as exc:
+            # A bug in one call must not take the provider's other calls down: the
+            # call ends Failed with the cause, and the ledger keeps it.
+            if call.terminal is None:
+                self._failed += 1
+                engine.finish_failed(call, exc)
         except BaseException:
             # Cancelled (trio may deliver it wrapped in an exception group, from a
             # nursery inside httpx's connect), or worse: the actor is going away. The
@@ -347,12 +353,6 @@ class ProviderActor:
             # is over; settling it here would miss calls whose task never ran.
             settled = False
             raise
-        except Exception as exc:
-            # A bug in one call must not take the provider's other calls down: the
-            # call ends Failed with the cause, and the ledger keeps it.
-            if call.terminal is None:
-                self._failed += 1
-                engine.finish_failed(call, exc)
         finally:
             self._running -= 1
             call.scope = None

@@ -19,6 +19,7 @@ from swarm.config import EngineConfig, ProviderConfig, RouteConfig, SchedulerCon
 from swarm.engine import SUPERVISOR_INTENSITY, Engine, open_engine
 from swarm.errors import EngineClosed, EngineOverloaded
 from swarm.events import Cancelled, Completed, Failed, Restart
+from swarm.pricing import Price
 from swarm.ratelimit import FixedConcurrency, RateLimitConfig
 from swarm.resilience import CircuitBreakerPolicy, RetryBudgetPolicy, RetryPolicy, Timeouts
 from swarm.supervisor import SupervisorEscalation
@@ -572,3 +573,51 @@ async def test_cancelling_a_caller_closes_its_upstream_stream_and_refunds_its_pe
     assert after.tokens_available > during.tokens_available + 300
     assert [r.outcome for r in records] == ["cancelled"]
     balanced(engine)
+
+
+async def test_a_consumer_slower_than_the_stream_still_gets_its_terminal_event() -> None:
+    long = ModelProfile(ttft=0.0, tokens_per_second=0, output_tokens=300)
+    async with engine_on_sim(SimConfig(models={"long": long})) as (engine, _):
+        async with engine.stream(ask(model="long")) as call:
+            events = []
+            async for event in call:
+                events.append(event)
+                await anyio.sleep(0.002)  # the buffer (64 events) fills up behind us
+    assert isinstance(events[-1], Completed)
+    text = "".join(e.text for e in events if isinstance(e, TextDelta))
+    assert text == events[-1].response.text and len(text) > 0
+    assert call.terminal is events[-1]
+    balanced(engine)
+
+
+async def test_a_bug_in_one_call_fails_that_call_and_spares_the_actor(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with engine_on_sim() as (engine, _):
+        actor = engine._actors["sim"]
+        note_latency = actor._note_latency
+        bugs = iter([RuntimeError("a bug in the runtime")])
+
+        def buggy(model: str, ttft: float | None) -> None:
+            for bug in bugs:
+                raise bug
+            note_latency(model, ttft)
+
+        monkeypatch.setattr(actor, "_note_latency", buggy)
+        with pytest.raises(RuntimeError, match="a bug in the runtime"):
+            await engine.complete(ask("first"))
+        after = await engine.complete(ask("second"))
+        stats = engine.statistics()
+    assert after.text
+    assert stats.supervisor is not None and stats.supervisor.restarts == 0
+    assert stats.ledger.failed == 1 and stats.ledger.completed == 1
+    balanced(engine)
+
+
+async def test_prices_from_the_config_price_the_ledger() -> None:
+    prices = {"fast": Price(input=1_000_000.0, output=2_000_000.0)}  # $1 / $2 a token
+    async with engine_on_sim(prices=prices) as (engine, _):
+        response = await engine.complete(ask())
+        [record] = engine.ledger.records()
+    usage = response.usage
+    assert record.cost_usd == pytest.approx(usage.input_tokens + 2 * usage.output_tokens)

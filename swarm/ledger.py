@@ -29,6 +29,7 @@ __all__ = ["CallRecord", "Ledger", "LedgerError", "LedgerStatistics"]
 Outcome = Literal["completed", "failed", "cancelled"]
 
 DEFAULT_KEEP = 100_000
+DEFAULT_UNREAD = 100_000
 
 
 class LedgerError(RuntimeError):
@@ -75,6 +76,8 @@ class LedgerStatistics(msgspec.Struct, kw_only=True, frozen=True):
     output_tokens: int
     cache_read_tokens: int
     cost_usd: float
+    dropped: int = 0
+    """Records finished but dropped before anyone drained them (``Ledger.drain``)."""
 
 
 _encoder = msgspec.json.Encoder()
@@ -83,13 +86,24 @@ _encoder = msgspec.json.Encoder()
 class Ledger:
     """Counts and records calls. Owned by one engine; not shared across threads."""
 
-    def __init__(self, *, keep: int = DEFAULT_KEEP) -> None:
+    def __init__(self, *, keep: int = DEFAULT_KEEP, unread: int = DEFAULT_UNREAD) -> None:
+        """
+        Args:
+            keep: The most recent records kept for :meth:`records` (0: none).
+            unread: The most records kept for :meth:`drain` between two drains; older
+                undrained ones are dropped and counted (``statistics().dropped``),
+                so an engine nobody drains stays bounded in memory.
+        """
         if keep < 0:
             raise ValueError(f"Ledger keep must be >= 0, got {keep}")
+        if unread < 0:
+            raise ValueError(f"Ledger unread must be >= 0, got {unread}")
         self._in_flight: set[str] = set()
         self._records: collections.deque[CallRecord] = collections.deque(maxlen=keep or None)
         self._keep = keep
-        self._unread: list[CallRecord] = []
+        self._unread: collections.deque[CallRecord] = collections.deque()
+        self._unread_limit = unread
+        self._dropped = 0
         self._accepted = 0
         self._outcomes = {"completed": 0, "failed": 0, "cancelled": 0}
         self._attempts = 0
@@ -143,7 +157,13 @@ class Ledger:
             self._cost += record.cost_usd
         if self._keep:
             self._records.append(record)
-        self._unread.append(record)
+        if self._unread_limit:
+            if len(self._unread) == self._unread_limit:
+                self._unread.popleft()
+                self._dropped += 1
+            self._unread.append(record)
+        else:
+            self._dropped += 1
 
     def in_flight(self, call_id: str) -> bool:
         return call_id in self._in_flight
@@ -154,8 +174,8 @@ class Ledger:
 
     def drain(self) -> list[CallRecord]:
         """Records finished since the last drain (for streaming them to a sink)."""
-        unread, self._unread = self._unread, []
-        return unread
+        unread, self._unread = self._unread, collections.deque()
+        return list(unread)
 
     def statistics(self) -> LedgerStatistics:
         return LedgerStatistics(
@@ -169,6 +189,7 @@ class Ledger:
             output_tokens=self._output,
             cache_read_tokens=self._cache_read,
             cost_usd=self._cost,
+            dropped=self._dropped,
         )
 
     def export_jsonl(self, out: IO[bytes], records: Iterable[CallRecord] | None = None) -> int:

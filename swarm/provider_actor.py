@@ -30,7 +30,7 @@ from providers.errors import (
     TransportError,
 )
 from providers.errors import TimeoutError as ProviderTimeoutError
-from providers.events import ReasoningDelta, Response, TextDelta, ToolCallDelta, ToolCallStart
+from providers.events import Response
 from providers.families import Endpoint, get_family
 from providers.ratelimits import RateLimitInfo
 
@@ -64,6 +64,7 @@ from .resilience import (
     Timeouts,
 )
 from .resilience import Restart as RetryRestart
+from .resilience.timeouts import CONTENT_EVENTS
 from .tokens import estimate_input_tokens, estimate_output_tokens
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ class InjectedCrash(RuntimeError):
 
 
 # Content events: they reset the idle gap and count for time to first token.
-_CONTENT = (TextDelta, ReasoningDelta, ToolCallDelta, ToolCallStart)
+_CONTENT = CONTENT_EVENTS
 
 # Connections per httpx client before the actor adds another client (see run()).
 CONNECTIONS_PER_CLIENT = 16
@@ -260,7 +261,8 @@ class ProviderActor:
 
         * the engine is closing: the call ends Cancelled ("shutdown");
         * it had committed (its attempt's first byte arrived, so text may have
-          reached the caller): it ends Failed with :class:`ProviderActorCrashed`;
+          reached the caller): it ends Failed with :class:`ProviderActorCrashed`,
+          unless it is an ``engine.map`` call, which delivers only its result;
         * otherwise it goes back to the scheduler, invisibly (a requeue).
 
         Each gets its "done" (the scheduler's in-flight count), exactly once.
@@ -279,7 +281,7 @@ class ProviderActor:
                 state = call.life.state
                 if engine.closing:
                     engine.finish_cancelled(call, "shutdown")
-                elif state is CallState.STREAMING:
+                elif state is CallState.STREAMING and call.collector is None:
                     self._failed += 1
                     engine.finish_failed(
                         call,
@@ -289,6 +291,10 @@ class ProviderActor:
                         ),
                     )
                 else:
+                    if state is CallState.STREAMING:
+                        # An engine.map call: it delivers nothing before its end, so
+                        # its next attempt, elsewhere, is as invisible as a retry.
+                        call.life.attempt_failed(now, will_retry=True)
                     if state is not CallState.QUEUED:  # an attempt had begun
                         call.life.requeue(now)
                     requeue = True

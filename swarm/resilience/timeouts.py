@@ -129,7 +129,8 @@ class Timeouts(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
 # The events that are progress of the generation: they end first_token and reset idle.
 # Start (sent before the model generates), Usage (bookkeeping) and the terminal
 # Finish/ErrorEvent are not: a server can send those while generating nothing.
-_CONTENT_EVENTS = (
+# Events that show the model is producing (most frequent first: isinstance order).
+CONTENT_EVENTS = (
     TextDelta,
     ReasoningDelta,
     RefusalDelta,
@@ -143,7 +144,7 @@ _CONTENT_EVENTS = (
 def is_content(event: StreamEvent) -> bool:
     """Whether ``event`` is content (feed :meth:`PhaseClock.on_content_event`) or
     not (feed :meth:`PhaseClock.on_keepalive`)."""
-    return isinstance(event, _CONTENT_EVENTS)
+    return isinstance(event, CONTENT_EVENTS)
 
 
 class Deadline(NamedTuple):

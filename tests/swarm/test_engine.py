@@ -19,6 +19,7 @@ from swarm.config import EngineConfig, ProviderConfig, RouteConfig, SchedulerCon
 from swarm.engine import SUPERVISOR_INTENSITY, Engine, open_engine
 from swarm.errors import EngineClosed, EngineOverloaded
 from swarm.events import Cancelled, Completed, Failed, Restart
+from swarm.lifecycle import CallState
 from swarm.pricing import Price
 from swarm.ratelimit import FixedConcurrency, RateLimitConfig
 from swarm.resilience import CircuitBreakerPolicy, RetryBudgetPolicy, RetryPolicy, Timeouts
@@ -621,3 +622,23 @@ async def test_prices_from_the_config_price_the_ledger() -> None:
         [record] = engine.ledger.records()
     usage = response.usage
     assert record.cost_usd == pytest.approx(usage.input_tokens + 2 * usage.output_tokens)
+
+
+async def test_a_crash_mid_stream_requeues_a_map_call_which_showed_nothing_yet() -> None:
+    async with engine_on_sim() as (engine, _):
+        actor = engine._actors["sim"]
+
+        def streaming() -> bool:
+            return any(c.life.state is CallState.STREAMING for c in actor._owned.values())
+
+        async def crash_once_streaming() -> None:
+            await eventually(streaming)
+            actor.crash()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(crash_once_streaming)
+            results = [r async for r in engine.map([ask(model="slow")])]
+        [record] = engine.ledger.records()
+    assert results[0].ok and results[0].response.text
+    assert record.requeues == 1 and record.attempts == 2 and record.restarts == 1
+    balanced(engine)

@@ -50,14 +50,19 @@ def test_double_finish_and_unknown_finish_raise() -> None:
 
 
 def test_keep_bounds_memory_but_counters_see_everything() -> None:
-    ledger = Ledger(keep=3)
+    ledger = Ledger(keep=3, unread=5)
     for i in range(10):
         ledger.accept(str(i))
         ledger.finish(CallRecord(id=str(i), route="r", outcome="completed"))
     assert [r.id for r in ledger.records()] == ["7", "8", "9"]
     assert ledger.statistics().completed == 10
-    assert len(ledger.drain()) == 10
+    # Nobody drained: the oldest undrained records were dropped, and counted.
+    assert [r.id for r in ledger.drain()] == ["5", "6", "7", "8", "9"]
     assert ledger.drain() == []
+    assert ledger.statistics().dropped == 5
+    ledger.accept("10")
+    ledger.finish(CallRecord(id="10", route="r", outcome="completed"))
+    assert [r.id for r in ledger.drain()] == ["10"]
 
 
 def test_jsonl_export_round_trips() -> None:

@@ -71,7 +71,7 @@ class TokenBucket:
         self._capacity = float(capacity)
         self._level = float(capacity if level is None else level)
         self._t = float(now)
-        # Total the level was ever lowered by ``correct``; see ``mark``.
+        # Total the level was ever lowered by ``correct`` or a capacity clip; see ``mark``.
         self._corrections = 0.0
         # Until ``_slow_until`` the refill runs at most at ``_slow_rate`` (set by the
         # ``reset_in`` of a correction: never refill faster than the provider does).
@@ -167,7 +167,7 @@ class TokenBucket:
         """Change the refill rate (and optionally the capacity) from ``now`` on.
 
         The refill up to ``now`` is credited at the old rate first. A smaller capacity
-        clips the level to it.
+        clips the level to it, and the clip counts as a correction (see ``mark``).
 
         Raises:
             ValueError: A rate or capacity that is not a positive finite number.
@@ -179,7 +179,14 @@ class TokenBucket:
         self._rate = float(rate)
         if capacity is not None:
             self._capacity = float(capacity)
-            self._level = min(self._level, self._capacity)
+            if self._level > self._capacity:
+                # Clipping lowers the level as ``correct`` does, so it is counted with
+                # the corrections: a header whose mark predates the clip must not take
+                # the same drift off again (a limiter lowers the capacity when the first
+                # response reports a limit below the configured one, and then corrects
+                # from that same response's ``remaining``).
+                self._corrections += self._level - self._capacity
+                self._level = self._capacity
 
     def correct(
         self,

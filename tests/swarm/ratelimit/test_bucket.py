@@ -88,6 +88,19 @@ def test_set_rate_with_a_smaller_capacity_clips_the_level() -> None:
     assert b.level(100.0) == 30.0
 
 
+def test_a_capacity_clip_counts_as_a_correction_for_earlier_marks() -> None:
+    # Configured at 120 but the provider allows 60: the first grant's response
+    # reports the limit (clip to 60) and its remaining (59) together.
+    b = TokenBucket(rate=2.0, capacity=120, now=0.0)
+    b.reserve(1, 0.0)
+    first = b.mark(0.0)
+    b.set_rate(1.0, 0.0, capacity=60)
+    assert b.level(0.0) == 60.0
+    # The clip already took 59 of the 60 of drift that header shows; 1 is left.
+    assert b.correct(remaining=59, reset_in=None, now=0.0, mark=first) == 1.0
+    assert b.level(0.0) == 59.0
+
+
 def test_correct_lowers_to_the_providers_remaining() -> None:
     b = rpm60()
     assert b.correct(remaining=20, reset_in=None, now=0.0) == 40.0

@@ -309,6 +309,21 @@ def test_a_lower_reported_limit_becomes_the_ceiling_and_the_capacity() -> None:
     assert (stats.requests_available, stats.tokens_available) == (60.0, 6000.0)
 
 
+def test_configured_too_high_the_first_headers_keep_the_providers_burst() -> None:
+    # Configured at twice the provider's 60 rpm; 40 calls go out before the first
+    # response reports the limit and what is left after the first call (59).
+    rl = limiter(requests_per_minute=120)
+    permits = [granted(rl.try_acquire(cost(), 0.0)) for _ in range(40)]
+    info = RateLimitInfo(requests_limit=60, requests_remaining=59, requests_reset=1.0)
+    rl.on_response_headers(info, 0.0, permit=permits[0])
+    # The provider has 20 left (60 - 40): the lower capacity and the header together
+    # take off its 60 of surplus once, not twice.
+    assert rl.statistics(0.0).requests_available == 20.0
+    for _ in range(20):
+        granted(rl.try_acquire(cost(), 0.0))
+    assert rl.try_acquire(cost(), 0.0) == Wait(seconds=1.0, reason="rpm")
+
+
 def test_a_higher_reported_limit_is_ignored() -> None:
     rl = limiter(requests_per_minute=60)
     rl.on_response_headers(RateLimitInfo(requests_limit=10_000), 0.0)

@@ -154,7 +154,13 @@ class CallStream:
         if self._terminal is not None:
             raise StopAsyncIteration
         try:
-            event = await self._receive.receive()
+            # Hot path: an event already buffered is taken without a scheduling
+            # point (still a cancellation point); only an empty buffer waits.
+            await anyio.lowlevel.checkpoint_if_cancelled()
+            try:
+                event = self._receive.receive_nowait()
+            except anyio.WouldBlock:
+                event = await self._receive.receive()
         except anyio.EndOfStream:
             # The engine never waits to deliver a terminal event: when this stream's
             # buffer was full (a consumer slower than the provider) it is kept on the

@@ -31,10 +31,8 @@ closes the engine; the simulator's counts are reset between runs. Configurations
 * ``2x``: configured at twice the real limits, so only the response headers (the
   reported limit, ``remaining``, ``reset``) and the 429 path (AIMD cuts, pause) can
   bring it down;
-* ``headers``: no limit configured, adaptive from the headers alone. Not supported:
-  ``RateLimitConfig(requests_per_minute=None, tokens_per_minute=None)`` builds no
-  bucket and ignores headers (it is the same as ``none``), so the row says so and
-  nothing is run for it unless ``--run-unsupported``.
+* ``headers``: no figure configured (``RateLimitConfig()``): the limits are learned
+  from the response headers (one probe call first, then the reported limits).
 
 Figures per run:
 
@@ -93,7 +91,6 @@ ROOT = Path(__file__).resolve().parent.parent
 MODEL = "sim-limited"
 WORKLOADS = ("rpm", "tpm")
 CONFIGS = ("none", "true", "2x", "headers")
-SUPPORTED = ("none", "true", "2x")
 GOAL_THROUGHPUT = 95.0
 GOAL_429 = 1.0
 SAMPLE_EVERY = 0.5
@@ -199,7 +196,7 @@ def rate_limit_config(config: str, limits: Limits) -> Any:
     if config == "none":
         return None
     if config == "headers":
-        return RateLimitConfig(requests_per_minute=None, tokens_per_minute=None)
+        return RateLimitConfig()
     configured = limits.scaled(2.0 if config == "2x" else 1.0)
     return RateLimitConfig(
         requests_per_minute=configured.rpm,
@@ -263,12 +260,12 @@ async def flood(
             start = anyio.current_time()
 
             def limiter_stats() -> Any:
-                # Diagnosis only: the limiter is private to the provider actor.
-                actor = engine._actors["sim"]
-                backend = actor._limiters.get(MODEL)
-                if backend is None:
+                # Diagnosis only: the limiter is private to the rate-limit actor.
+                gate = engine._gates.get("sim")
+                lane = gate._lanes.get(MODEL) if gate is not None else None
+                if lane is None:
                     return None
-                return backend._limiter.statistics(anyio.current_time())
+                return lane.backend._limiter.statistics(anyio.current_time())
 
             async def sample() -> None:
                 while True:
@@ -557,11 +554,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="the rpm workload, 20 s runs")
     parser.add_argument("--workloads", nargs="+", choices=WORKLOADS, default=None)
     parser.add_argument("--configs", nargs="+", choices=CONFIGS, default=list(CONFIGS))
-    parser.add_argument(
-        "--run-unsupported",
-        action="store_true",
-        help="run the headers-only configuration anyway (it is the same as none)",
-    )
     parser.add_argument("--duration", type=float, default=None, help="seconds (45; quick 20)")
     parser.add_argument(
         "--steady-from",
@@ -652,8 +644,6 @@ def main(argv: list[str] | None = None) -> int:
             )
             results = []
             for config in args.configs:
-                if config not in SUPPORTED and not args.run_unsupported:
-                    continue
                 results.append(run_one(sim, name, config, limits, args))
             if results:
                 r0 = results[0]
@@ -666,12 +656,6 @@ def main(argv: list[str] | None = None) -> int:
             print(HEADER)
             for r in results:
                 print(row(r))
-            for config in args.configs:
-                if config not in SUPPORTED and not args.run_unsupported:
-                    print(
-                        f"{config:<8} n/a: RateLimitConfig has no headers-only mode "
-                        "(both limits None builds no bucket and ignores the headers: same as none)"
-                    )
             for r in results:
                 print(detail(r))
             for r in results:

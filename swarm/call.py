@@ -28,6 +28,8 @@ from .events import CallEvent, Cancelled, Completed, Failed, Terminal
 from .lifecycle import CallLifecycle
 
 if TYPE_CHECKING:
+    from .rate_actor import RateLimitActor
+    from .ratelimit import Permit
     from .routing import Deployment, Route
     from .scheduler import Ticket
 
@@ -76,9 +78,11 @@ class _Call:
         "collector",
         "deadline",
         "error",
+        "gate",
         "id",
         "life",
         "options",
+        "permit",
         "request",
         "route",
         "scope",
@@ -118,6 +122,11 @@ class _Call:
         self.terminal: Terminal | None = None
         self.cancel_requested = False
         self.admitted = False  # holds an admission token while queued the first time
+        # While a rate-limit actor holds it, waiting for a permit: that actor (a
+        # cancellation goes there). The permit it granted (model, permit), until the
+        # call's first attempt takes it.
+        self.gate: RateLimitActor | None = None
+        self.permit: tuple[str, Permit] | None = None
         # engine.map's shared channel and this call's index in it: only the terminal
         # event goes there (map callers want results, not tokens).
         self.collector: tuple[MemoryObjectSendStream[tuple[int, Terminal]], int] | None = None

@@ -86,9 +86,13 @@ class ProviderConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
             loop until all are done (5,000 at once: no stream had its first token
             for 12 s); through this gate streams open steadily, each connect stays
             quick, and a warm pool holds a slot for one write only.
-        rate_limit: The account's limits per model (requests and tokens per minute,
-            concurrency, adaptation to 429s and headers); None: no local limiting,
-            the provider's 429s alone push back.
+        rate_limit: The account's limits, applied to each model separately (requests
+            and tokens per minute, concurrency, adaptation to 429s and headers).
+            ``{}`` (``RateLimitConfig()``) configures no figure and keeps to the
+            limits the provider's response headers report. None (default): no local
+            limiting, the provider's 429s alone push back.
+        model_rate_limits: Limits of particular models (by exact name), in place of
+            ``rate_limit`` for them.
     """
 
     preset: str | None = None
@@ -100,6 +104,7 @@ class ProviderConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     max_connecting: int = DEFAULT_MAX_CONNECTING
     rate_limit: RateLimitConfig | None = None
+    model_rate_limits: dict[str, RateLimitConfig] = {}
 
     def __post_init__(self) -> None:
         if self.preset is None and self.family is None:

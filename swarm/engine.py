@@ -51,6 +51,7 @@ from .events import CallEvent, Cancelled, Completed, ErrorInfo, Failed, Terminal
 from .ledger import Ledger, LedgerStatistics, record_from_lifecycle
 from .pricing import PriceTable
 from .provider_actor import ProviderActor, ProviderStatistics
+from .rate_actor import ADMIT_WINDOW, RateLimitActor
 from .ratelimit import RateLimiterStatistics
 from .routing import Deployment, Router
 from .scheduler import QueueFull, SchedulerCore
@@ -81,7 +82,9 @@ SUPERVISOR_INTENSITY = 10
 SUPERVISOR_PERIOD = 60.0
 
 
-def _actor_child(actor: ProviderActor) -> Callable[[ChildContext], Awaitable[None]]:
+def _actor_child(
+    actor: ProviderActor | RateLimitActor,
+) -> Callable[[ChildContext], Awaitable[None]]:
     async def child(ctx: ChildContext) -> None:
         await actor.run()
 
@@ -113,7 +116,7 @@ class MapResult(msgspec.Struct, kw_only=True, frozen=True):
         return isinstance(self.event, Completed)
 
 
-_ControlKind = Literal["done", "requeue", "cancel"]
+_ControlKind = Literal["done", "requeue", "cancel", "ungate"]
 
 
 class Engine:
@@ -142,11 +145,12 @@ class Engine:
         self._submit_send, self._submit_receive = anyio.create_memory_object_stream[_Call](
             max_queued
         )
-        # Control messages never wait: at most one "done" and one "requeue" per call
-        # in flight, and one "cancel" per call, so this bound is never reached.
+        # Control messages never wait: per call in flight at most one "ungate", one
+        # "done" and one "requeue" unread at once, and one "cancel" per call, so this
+        # bound is never reached.
         self._control_send, self._control_receive = anyio.create_memory_object_stream[
             tuple[_ControlKind, _Call, str]
-        ](2 * total + config.scheduler.max_queued + 1024)
+        ](3 * total + config.scheduler.max_queued + 1024)
         self._actors: dict[str, ProviderActor] = {}
         for name, provider in config.providers.items():
             self._actors[name] = ProviderActor(
@@ -160,8 +164,24 @@ class Engine:
                 retry_budget=config.retry_budget,
                 breaker=config.breaker,
                 timeouts=config.timeouts,
-                rate_limit=provider.rate_limit,
             )
+        # One rate-limit actor per provider that has limits: calls to a limited model
+        # pass through it between the scheduler and the provider actor.
+        self._gates: dict[str, RateLimitActor] = {}
+        for name, provider in config.providers.items():
+            if provider.rate_limit is not None or provider.model_rate_limits:
+                gate = self._gates[name] = RateLimitActor(
+                    name,
+                    default=provider.rate_limit,
+                    models=dict(provider.model_rate_limits),
+                    provider=self._actors[name],
+                    engine=self,
+                )
+                self._actors[name].gate = gate
+        # Calls handed to a rate-limit lane and not yet back ("ungate"), per
+        # deployment, and the deployment of each such call.
+        self._gated: dict[Deployment, int] = {}
+        self._gate_of: dict[str, Deployment] = {}
         self._in_flight = {name: 0 for name in config.providers}
         self._wake = anyio.Event()
         self._closing = False
@@ -301,9 +321,10 @@ class Engine:
         )
 
     async def rate_limit_statistics(self) -> dict[str, dict[str, RateLimiterStatistics]]:
-        """Each provider's rate limiters, by model: allowed rates (after 429 cuts),
-        what the buckets hold now, permits in flight, waits and 429s."""
-        return {name: await actor.rate_limit_statistics() for name, actor in self._actors.items()}
+        """Each provider's rate limiters, by model (those used so far): allowed rates
+        (after 429 cuts, or as learned from headers), what the buckets hold now,
+        permits in flight, waits and 429s. Providers without limits are absent."""
+        return {name: await gate.statistics() for name, gate in self._gates.items()}
 
     @property
     def ledger(self) -> Ledger:
@@ -354,6 +375,8 @@ class Engine:
         call.cancel_requested = True
         if call.scope is not None:
             call.scope.cancel()  # running: its provider task records the cancellation
+        elif call.gate is not None:
+            call.gate.cancel(call)  # waiting for a rate-limit permit
         else:
             self._control(("cancel", call, ""))
 
@@ -415,6 +438,9 @@ class Engine:
                 return
             if kind == "done":
                 self._in_flight[provider] -= 1
+            elif kind == "ungate":
+                deployment = self._gate_of.pop(call.id)
+                self._gated[deployment] -= 1
             elif kind == "requeue":
                 # A fallback: already admitted, so it bypasses the admission bound.
                 if call.terminal is None:
@@ -426,7 +452,12 @@ class Engine:
 
     def _has_room(self, deployment: Deployment) -> bool:
         actor = self._actors[deployment.provider]
-        return self._in_flight[deployment.provider] < actor.max_concurrency
+        if self._in_flight[deployment.provider] >= actor.max_concurrency:
+            return False
+        gate = actor.gate
+        if gate is None or not gate.limits(deployment.model):
+            return True
+        return self._gated.get(deployment, 0) < ADMIT_WINDOW
 
     def _dispatch_ready(self) -> None:
         # Queue keys are (route name, deployments already tried); the choice for a
@@ -451,7 +482,14 @@ class Engine:
             deployment = choices[ticket.route]
             assert deployment is not None
             self._in_flight[deployment.provider] += 1
-            self._actors[deployment.provider].dispatch(call, deployment)
+            actor = self._actors[deployment.provider]
+            gate = actor.gate
+            if gate is not None and gate.limits(deployment.model):
+                self._gated[deployment] = self._gated.get(deployment, 0) + 1
+                self._gate_of[call.id] = deployment
+                gate.admit(call, deployment)
+            else:
+                actor.dispatch(call, deployment)
             choices.clear()  # room changed
 
     def _leave_queue(self, call: _Call) -> None:
@@ -474,6 +512,8 @@ class Engine:
         """After every actor stopped: end each call that is still open, so that the
         ledger balances even when the engine died of an escalation."""
         self._closing = True
+        for gate in self._gates.values():
+            gate.sweep()  # calls waiting for a permit when its actor stopped
         for actor in self._actors.values():
             actor.sweep()  # calls dispatched to an actor that was not restarted
         while True:
@@ -592,6 +632,12 @@ class Engine:
                     id=f"provider:{actor.name}", start=_actor_child(actor), shutdown="brutal_kill"
                 )
             )
+        for gate in self._gates.values():
+            children.append(
+                ChildSpec(
+                    id=f"ratelimit:{gate.name}", start=_actor_child(gate), shutdown="brutal_kill"
+                )
+            )
         spec = SupervisorSpec(
             name="engine",
             strategy="one_for_one",
@@ -633,6 +679,8 @@ class Engine:
             channel.close()
         for actor in self._actors.values():
             actor.close()
+        for gate in self._gates.values():
+            gate.close()
 
 
 def _simulator_config(config: EngineConfig, base_urls: Mapping[str, str]) -> EngineConfig:

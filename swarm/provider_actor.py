@@ -41,17 +41,7 @@ from .config import DEFAULT_MAX_CONNECTING
 from .errors import CircuitOpen, ProviderActorCrashed
 from .events import Restart
 from .lifecycle import CallState
-from .ratelimit import (
-    AcquireRequest,
-    HeadersFeedback,
-    LocalBackend,
-    RateLimitConfig,
-    RateLimiter,
-    RateLimiterStatistics,
-    ReleaseRequest,
-    TokenCost,
-    Wait,
-)
+from .ratelimit import HeadersFeedback, ReleaseRequest
 from .ratelimit import Permit as RatePermit
 from .resilience import (
     CircuitBreaker,
@@ -68,11 +58,12 @@ from .resilience import (
 )
 from .resilience import Restart as RetryRestart
 from .resilience.timeouts import CONTENT_EVENTS
-from .tokens import estimate_input_tokens, estimate_output_tokens
+from .tokens import estimate_input_tokens
 
 if TYPE_CHECKING:
     from .call import _Call
     from .engine import Engine
+    from .rate_actor import RateLimitActor
     from .routing import Deployment
 
 __all__ = ["InjectedCrash", "ProviderActor", "ProviderStatistics"]
@@ -153,7 +144,6 @@ class ProviderActor:
         retry_budget: RetryBudgetPolicy,
         breaker: CircuitBreakerPolicy,
         timeouts: Timeouts,
-        rate_limit: RateLimitConfig | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.name = name
@@ -180,11 +170,9 @@ class ProviderActor:
         phases = [t for t in (timeouts.first_token, timeouts.idle, timeouts.total) if t]
         self._deadline_slack = min([DEADLINE_SLACK, *(0.05 * t for t in phases)])
         self._now: Callable[[], float] = anyio.current_time  # run() binds the loop's
-        self._rate_limit = rate_limit
-        self._limiters: dict[str, LocalBackend] = {}
-        # Set (and replaced) whenever a permit of that model's limiter is released,
-        # so calls waiting for a concurrency slot wake up.
-        self._released: dict[str, anyio.Event] = {}
+        # The provider's rate-limit actor, if it has limits (the engine sets it): it
+        # grants each call's first permit before dispatch, and its retries' permits.
+        self.gate: RateLimitActor | None = None
         # Every call dispatched here and not yet settled by its task, in dispatch
         # order: in the inbox, running, or orphaned by a crash (see sweep).
         self._owned: dict[str, _Call] = {}
@@ -300,6 +288,11 @@ class ProviderActor:
         now = anyio.current_time()
         for call in orphans.values():
             requeue = False
+            if call.permit is not None:  # granted before dispatch, never used
+                assert self.gate is not None
+                model, permit = call.permit
+                call.permit = None
+                self.gate.release(model, ReleaseRequest(permit=permit, now=now, outcome="unsent"))
             if call.terminal is None:
                 state = call.life.state
                 if engine.closing:
@@ -330,11 +323,6 @@ class ProviderActor:
         if self._loop is not None and not self._crash_requested:
             self._crash_requested = True
             self._loop.cancel()
-
-    async def rate_limit_statistics(self) -> dict[str, RateLimiterStatistics]:
-        """Each model's rate limiter on this provider (those used so far)."""
-        now = anyio.current_time()
-        return {model: await limiter.statistics(now) for model, limiter in self._limiters.items()}
 
     def _take_client(self) -> int:
         """The index of the least-loaded HTTP client; the caller must give it back."""
@@ -409,26 +397,29 @@ class ProviderActor:
             budget=self._budget,
         )
         permit: Permit | None = None
-        breaker = self._breaker(deployment.model)
-        limiter = self._limiter(deployment.model)
+        model = deployment.model
+        breaker = self._breaker(model)
+        gate = self.gate if self.gate is not None and self.gate.limits(model) else None
+        # The first attempt's rate permit was granted before dispatch (by the gate);
+        # each retry asks the gate for another. Invariant: a permit held here is
+        # released exactly once, by the settlement below or by the finally.
         rate_permit: RatePermit | None = None
+        if call.permit is not None:
+            rate_permit = call.permit[1]
+            call.permit = None
         try:
             while True:
                 call.sent = False  # this attempt's progress, read if it is cancelled
                 call.streamed = 0
-                if limiter is not None:
-                    rate_permit = await self._acquire_rate(limiter, call, deployment.model)
+                if gate is not None and rate_permit is None:
+                    rate_permit = await gate.acquire(call, model)
                 admitted = breaker.acquire(anyio.current_time())
                 if isinstance(admitted, Rejected):
-                    if limiter is not None and rate_permit is not None:
-                        await self._release_rate(
-                            limiter,
-                            deployment.model,
-                            ReleaseRequest(
-                                permit=rate_permit, now=anyio.current_time(), outcome="unsent"
-                            ),
-                        )
+                    if gate is not None and rate_permit is not None:
+                        now = anyio.current_time()
+                        unsent = ReleaseRequest(permit=rate_permit, now=now, outcome="unsent")
                         rate_permit = None
+                        gate.release(model, unsent)
                     error: Exception = CircuitOpen(
                         deployment.key, admitted.retry_in or 0.0, admitted.reason
                     )
@@ -439,17 +430,17 @@ class ProviderActor:
                     self._engine.finish_failed(call, error)
                     return False
                 permit = admitted
-                response, failure, visible, headers = await self._attempt(call, deployment)
+                on_headers = None
+                if gate is not None and rate_permit is not None:
+                    # Headers correct the limits as soon as the response opens, not
+                    # when its stream ends (a slow start waits for the first ones).
+                    on_headers = functools.partial(_feed_headers, gate, model, rate_permit)
+                response, failure, visible = await self._attempt(call, deployment, on_headers)
                 now = anyio.current_time()
                 started = call.life.attempt_started_at
-                if limiter is not None and rate_permit is not None:
-                    await self._settle_rate(
-                        limiter, rate_permit, now, response, failure, headers, call.life.ttft
-                    )
-                    released = self._released.pop(deployment.model, None)
-                    if released is not None:
-                        released.set()
-                    rate_permit = None
+                if gate is not None and rate_permit is not None:
+                    settled, rate_permit = rate_permit, None
+                    _settle_rate(gate, model, settled, now, response, failure, call.life.ttft)
                 if failure is not None:
                     error = failure
                     breaker.record_failure(permit, now - (started or now), now, error)
@@ -459,7 +450,7 @@ class ProviderActor:
                     ttft = call.life.ttft
                     breaker.record_success(permit, ttft if ttft is not None else 0.0, now)
                     permit = None
-                    self._note_latency(deployment.model, ttft)
+                    self._note_latency(model, ttft)
                     self._completed += 1
                     self._engine.finish_completed(call, response, deployment)
                     return False
@@ -490,15 +481,14 @@ class ProviderActor:
         finally:
             if permit is not None:
                 breaker.release(permit)  # cancelled mid-attempt: no verdict
-            if limiter is not None and rate_permit is not None:
+            if gate is not None and rate_permit is not None:
                 # Not a cancellation point: a cancelled call's permit is released once.
                 # Unsent: refunded in full. Sent: the provider counts the input and
                 # what it generated until the stream was closed; the rest of the
                 # reservation is refunded (when the provider credits unused tokens).
                 sent = call.sent
-                await self._release_rate(
-                    limiter,
-                    deployment.model,
+                gate.release(
+                    model,
                     ReleaseRequest(
                         permit=rate_permit,
                         now=anyio.current_time(),
@@ -511,41 +501,6 @@ class ProviderActor:
             retry.close()
             self._budget.on_request_end()
 
-    def _limiter(self, model: str) -> LocalBackend | None:
-        """The rate limiter of (this provider's key, ``model``), if limits are set."""
-        if self._rate_limit is None:
-            return None
-        limiter = self._limiters.get(model)
-        if limiter is None:
-            limiter = self._limiters[model] = LocalBackend(
-                RateLimiter(self._rate_limit, now=anyio.current_time())
-            )
-        return limiter
-
-    async def _acquire_rate(self, limiter: LocalBackend, call: _Call, model: str) -> RatePermit:
-        """Wait until the limiter grants a permit for this call's estimated cost."""
-        cost = TokenCost(
-            input_tokens=estimate_input_tokens(call.request),
-            max_tokens=estimate_output_tokens(call.request),
-        )
-        while True:
-            granted = await limiter.acquire(AcquireRequest(cost=cost, now=anyio.current_time()))
-            if not isinstance(granted, Wait):
-                return granted
-            if granted.seconds is not None:
-                await anyio.sleep(granted.seconds)
-            else:  # a concurrency slot: wait for a release
-                released = self._released.setdefault(model, anyio.Event())
-                await released.wait()
-
-    async def _release_rate(
-        self, limiter: LocalBackend, model: str, request: ReleaseRequest
-    ) -> None:
-        await limiter.release(request)
-        released = self._released.pop(model, None)
-        if released is not None:
-            released.set()
-
     @staticmethod
     def _can_fall_back(call: _Call) -> bool:
         return len(call.tried) + 1 < len(call.route.targets)
@@ -556,45 +511,15 @@ class ProviderActor:
         old = self._latency.get(model)
         self._latency[model] = ttft if old is None else old + LATENCY_ALPHA * (ttft - old)
 
-    @staticmethod
-    async def _settle_rate(
-        limiter: LocalBackend,
-        permit: RatePermit,
-        now: float,
-        response: Response | None,
-        failure: Exception | None,
-        headers: RateLimitInfo | None,
-        ttft: float | None,
-    ) -> None:
-        """Tell the limiter how the attempt went: headers, 429s, actual usage."""
-        if headers is not None and not headers.empty:
-            await limiter.feedback(HeadersFeedback(info=headers, now=now, permit=permit))
-        if isinstance(failure, RateLimitError):
-            await limiter.release(
-                ReleaseRequest(
-                    permit=permit, now=now, outcome="rate_limited", retry_after=failure.retry_after
-                )
-            )
-        elif failure is not None:
-            await limiter.release(ReleaseRequest(permit=permit, now=now, outcome="failed"))
-        else:
-            assert response is not None
-            await limiter.release(
-                ReleaseRequest(
-                    permit=permit,
-                    now=now,
-                    outcome="completed",
-                    usage_tokens=response.usage.total_tokens,
-                    ttft=ttft,
-                )
-            )
-
     async def _attempt(
-        self, call: _Call, deployment: Deployment
-    ) -> tuple[Response | None, Exception | None, bool, RateLimitInfo | None]:
+        self,
+        call: _Call,
+        deployment: Deployment,
+        on_headers: Callable[[RateLimitInfo], None] | None = None,
+    ) -> tuple[Response | None, Exception | None, bool]:
         """One attempt: (the response, or None; the error it met, or None; whether any
-        event of it reached the caller, which makes a retry a visible restart; the
-        rate-limit headers of the response, when it had any).
+        event of it reached the caller, which makes a retry a visible restart).
+        ``on_headers`` gets the rate-limit headers of the response when it opens.
 
         Phase timeouts (first token, idle, total) run on a cancel scope whose
         deadline follows the attempt's PhaseClock; while the attempt waits for a
@@ -623,11 +548,10 @@ class ProviderActor:
         clock = PhaseClock(self._timeouts)
         if not held:
             where = f"{self.name} ({deployment.model})"
-            return None, clock.timeout_error("pool", where), False, None
+            return None, clock.timeout_error("pool", where), False
         clock.start(now)  # the call's own deadline is enforced around the whole call
         committed = False
         visible = False
-        headers: RateLimitInfo | None = None
         shard = self._take_client()
         with anyio.CancelScope() as phases:
             phases.deadline = _next(clock)
@@ -649,7 +573,8 @@ class ProviderActor:
                     family=self.family,
                     on_request_sent=sent,
                 ) as events:
-                    headers = events.rate_limits
+                    if on_headers is not None and not events.rate_limits.empty:
+                        on_headers(events.rate_limits)
                     # Per event (the hot path): no await unless the caller's buffer
                     # is full, one clock read, and the phase deadline re-armed only
                     # when it moved by more than `slack` (a deadline set per token
@@ -686,7 +611,7 @@ class ProviderActor:
                             armed = phases.deadline = due + slack if due > armed else due
                     response = await events.response()
             except ProviderError as exc:
-                return None, exc, visible, headers
+                return None, exc, visible
             finally:
                 self._client_load[shard] -= 1
                 if held:  # never sent (failed or cancelled while connecting)
@@ -696,10 +621,44 @@ class ProviderActor:
             now = anyio.current_time()
             phase = clock.expired(now) or "total"
             error = clock.timeout_error(phase, f"{self.name} ({deployment.model})")
-            return None, error, visible, headers
-        return response, None, visible, headers
+            return None, error, visible
+        return response, None, visible
 
 
 def _next(clock: PhaseClock) -> float:
     deadline = clock.next_deadline()
     return math.inf if deadline is None else deadline.when
+
+
+def _feed_headers(
+    gate: RateLimitActor, model: str, permit: RatePermit, info: RateLimitInfo
+) -> None:
+    gate.feedback(model, HeadersFeedback(info=info, now=anyio.current_time(), permit=permit))
+
+
+def _settle_rate(
+    gate: RateLimitActor,
+    model: str,
+    permit: RatePermit,
+    now: float,
+    response: Response | None,
+    failure: Exception | None,
+    ttft: float | None,
+) -> None:
+    """Tell the rate limits how an attempt ended: a 429, or the actual usage."""
+    if isinstance(failure, RateLimitError):
+        release = ReleaseRequest(
+            permit=permit, now=now, outcome="rate_limited", retry_after=failure.retry_after
+        )
+    elif failure is not None:
+        release = ReleaseRequest(permit=permit, now=now, outcome="failed")
+    else:
+        assert response is not None
+        release = ReleaseRequest(
+            permit=permit,
+            now=now,
+            outcome="completed",
+            usage_tokens=response.usage.total_tokens,
+            ttft=ttft,
+        )
+    gate.release(model, release)

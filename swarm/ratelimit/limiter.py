@@ -138,13 +138,26 @@ class Wait(msgspec.Struct, kw_only=True, frozen=True, tag="wait"):
 class RateLimitConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     """The limits of one (provider, key, model).
 
+    ``RateLimitConfig()`` with no limit at all is the adaptive default: it limits
+    nothing until the provider's response headers report a limit, and from then on
+    keeps to it (see ``learn_from_headers``).
+
     Attributes:
-        requests_per_minute: The request limit, or None for none. Required: say which.
-        tokens_per_minute: The token limit (input + output), or None for none. Required.
+        requests_per_minute: The request limit, or None (default) for none configured.
+        tokens_per_minute: The token limit (input + output), or None for none configured.
         refund_unused_tokens: Whether the provider credits back the part of
             ``max_tokens`` a call did not use. Required when ``tokens_per_minute`` is
             set: refunding what the provider keeps makes the local bucket overshoot
             (429s); keeping what it refunds wastes throughput. The simulator keeps it.
+            A token limit learned from headers keeps it unless this says True.
+        learn_from_headers: A limit that is not configured is created from the first
+            response that reports it (``x-ratelimit-limit-requests``,
+            ``anthropic-ratelimit-tokens-limit``...), its bucket set to what the
+            response says remains. Configured limits are corrected by headers either way.
+        learning_probes: With no limit configured, at most this many permits are out
+            until the first response is seen (a slow start: a flood sent before the
+            first headers come back would meet the limit it could have learned). The
+            first settled attempt ends it, with headers or without. 0: no slow start.
         request_burst: The RPM bucket's capacity; default ``requests_per_minute`` (a
             provider's bucket holds one minute's worth).
         token_burst: The TPM bucket's capacity; default ``tokens_per_minute``.
@@ -153,9 +166,11 @@ class RateLimitConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_
             bucket but never lowers the rate.
     """
 
-    requests_per_minute: int | None
-    tokens_per_minute: int | None
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
     refund_unused_tokens: bool | None = None
+    learn_from_headers: bool = True
+    learning_probes: int = 1
     request_burst: int | None = None
     token_burst: int | None = None
     concurrency: FixedConcurrency | GradientConcurrency | None = None
@@ -173,6 +188,10 @@ class RateLimitConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_
                 "RateLimitConfig.refund_unused_tokens is required with tokens_per_minute: "
                 "set True if the provider credits back unused max_tokens when a call ends, "
                 "False if it keeps the whole reservation (the simulator does)"
+            )
+        if self.learning_probes < 0:
+            raise ValueError(
+                f"RateLimitConfig.learning_probes must be >= 0, got {self.learning_probes!r}"
             )
         if self.request_burst is not None and self.requests_per_minute is None:
             raise ValueError("RateLimitConfig.request_burst needs requests_per_minute")
@@ -251,6 +270,7 @@ class RateLimiter:
 
     def __init__(self, config: RateLimitConfig, *, now: float) -> None:
         aimd = config.adaptive if config.adaptive is not None else _NO_DECREASE
+        self._aimd = aimd
         self._config = config
         self._rpm = (
             _Limit(config.requests_per_minute, config.request_burst, aimd, now)
@@ -266,6 +286,15 @@ class RateLimiter:
             concurrency_limit(config.concurrency, now=now) if config.concurrency else None
         )
         self._refund_unused = bool(config.refund_unused_tokens)
+        # A slow start until the first response, when no limit is configured at all
+        # (with one configured, the other is learned without holding calls back).
+        self._probing = (
+            config.learn_from_headers
+            and config.learning_probes > 0
+            and self._rpm is None
+            and self._tpm is None
+            and config.concurrency is None
+        )
         self._outstanding: dict[int, _Held] = {}
         self._next_id = 1
         self._paused_until = -math.inf
@@ -309,6 +338,8 @@ class RateLimiter:
             if tpm_wait > rpm_wait:
                 return self._wait(tpm_wait, "tpm")
             return self._wait(rpm_wait, "rpm")
+        if self._probing and len(self._outstanding) >= self._config.learning_probes:
+            return self._wait(None, "concurrency")
         slot = False
         if self._concurrency is not None:
             if not self._concurrency.acquire():
@@ -379,6 +410,8 @@ class RateLimiter:
 
         del self._outstanding[permit.id]
         self._released += 1
+        if outcome != "unsent":
+            self._probing = False  # a response came back (its headers, if any, first)
         self._sync(now)
         if self._concurrency is not None:
             if ttft is not None:
@@ -386,11 +419,14 @@ class RateLimiter:
             if held.slot:
                 self._concurrency.release()
         if outcome in ("unsent", "rate_limited"):
-            if self._rpm:
+            # Only what this permit reserved (a limit learned after its grant has none).
+            if self._rpm and permit.request_mark is not None:
                 self._rpm.bucket.refund(1.0, now)
-            if self._tpm:
+            if self._tpm and permit.token_mark is not None:
                 self._tpm.bucket.refund(float(permit.tokens), now)
-        elif usage_tokens is not None and self._tpm:
+        elif usage_tokens is not None and self._tpm and permit.token_mark is not None:
+            # (A permit granted before a token limit was learned reserved nothing; the
+            # headers that created the bucket already counted its tokens.)
             excess = usage_tokens - permit.tokens
             if excess > 0:
                 self._tpm.bucket.take(float(excess), now)
@@ -434,6 +470,9 @@ class RateLimiter:
             if value is not None and not (value >= 0 and math.isfinite(value)):
                 raise ValueError(f"RateLimitInfo.{name} must be >= 0 and finite, got {value!r}")
         self._sync(now)
+        self._probing = False
+        if self._config.learn_from_headers:
+            self._learn(info, now)
         for lim, limit, remaining, reset, mark in (
             (
                 self._rpm,
@@ -530,6 +569,15 @@ class RateLimiter:
             self._rpm.sync(now)
         if self._tpm:
             self._tpm.sync(now)
+
+    def _learn(self, info: RateLimitInfo, now: float) -> None:
+        # A limit created here starts full; the caller's correction then lowers it to
+        # the response's ``remaining`` (the permits granted before it carry no mark,
+        # so the figure is taken as fresh: nothing in flight is counted twice).
+        if self._rpm is None and info.requests_limit:
+            self._rpm = _Limit(info.requests_limit, None, self._aimd, now)
+        if self._tpm is None and info.tokens_limit:
+            self._tpm = _Limit(info.tokens_limit, None, self._aimd, now)
 
     def _wait(self, seconds: float | None, reason: WaitReason) -> Wait:
         self._waits[reason] += 1

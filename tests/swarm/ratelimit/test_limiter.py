@@ -381,9 +381,82 @@ def test_refund_policy_is_required_with_a_token_limit() -> None:
         RateLimitConfig(requests_per_minute=None, tokens_per_minute=1000)
 
 
-def test_the_limits_must_be_stated_even_as_none() -> None:
-    with pytest.raises(TypeError, match="requests_per_minute"):
-        RateLimitConfig(tokens_per_minute=None)  # type: ignore[call-arg]
+def test_a_token_limit_alone_can_be_written_in_toml() -> None:
+    # TOML has no null: a limit left out is no limit (it used to be a required field,
+    # which made a TPM-only config impossible to write in a config file).
+    config = msgspec.toml.decode(
+        b"tokens_per_minute = 1000\nrefund_unused_tokens = false\n", type=RateLimitConfig
+    )
+    assert (config.requests_per_minute, config.tokens_per_minute) == (None, 1000)
+
+
+# -- limits learned from headers ---------------------------------------------------------------
+
+
+def test_with_no_figure_configured_one_call_goes_first_until_a_response_is_seen() -> None:
+    rl = RateLimiter(RateLimitConfig(), now=0.0)
+    probe = granted(rl.try_acquire(cost(), 0.0))
+    assert rl.try_acquire(cost(), 0.0) == Wait(seconds=None, reason="concurrency")
+    rl.release(probe, 0.1, "completed")  # no headers: nothing to learn, no slow start
+    for _ in range(100):
+        granted(rl.try_acquire(cost(), 0.1))
+
+
+def test_the_first_headers_end_the_slow_start_before_the_probe_completes() -> None:
+    rl = RateLimiter(RateLimitConfig(learning_probes=2), now=0.0)
+    probes = [granted(rl.try_acquire(cost(), 0.0)) for _ in range(2)]
+    assert isinstance(rl.try_acquire(cost(), 0.0), Wait)
+    rl.on_response_headers(
+        RateLimitInfo(requests_limit=60, requests_remaining=50), 0.0, permit=probes[0]
+    )
+    for _ in range(50):
+        granted(rl.try_acquire(cost(), 0.0))
+    assert rl.try_acquire(cost(), 0.0) == Wait(seconds=1.0, reason="rpm")
+    with pytest.raises(ValueError, match="learning_probes"):
+        RateLimitConfig(learning_probes=-1)
+
+
+def test_with_no_figure_configured_nothing_is_limited_until_headers_say_so() -> None:
+    rl = RateLimiter(RateLimitConfig(learning_probes=0), now=0.0)
+    first = [granted(rl.try_acquire(cost(10, 90), 0.0)) for _ in range(500)]
+    assert rl.statistics(0.0).requests_per_minute is None
+    # The first response reports 60 rpm with 10 left and 6000 tpm with 3000 left.
+    info = RateLimitInfo(
+        requests_limit=60,
+        requests_remaining=10,
+        requests_reset=1.0,
+        tokens_limit=6000,
+        tokens_remaining=3000,
+        tokens_reset=30.0,
+    )
+    rl.on_response_headers(info, 0.0, permit=first[0])
+    stats = rl.statistics(0.0)
+    assert (stats.requests_ceiling, stats.tokens_ceiling) == (60.0, 6000.0)
+    assert (stats.requests_available, stats.tokens_available) == (10.0, 3000.0)
+    for _ in range(10):
+        granted(rl.try_acquire(cost(10, 90), 0.0))
+    wait = rl.try_acquire(cost(10, 90), 0.0)
+    assert isinstance(wait, Wait) and wait.reason == "rpm"
+    # Permits from before the limits existed reserved nothing: settling them neither
+    # refunds nor charges what the headers already counted.
+    for permit in first:
+        rl.release(permit, 0.0, "unsent")
+    assert rl.statistics(0.0).requests_available == 0.0
+
+
+def test_learning_can_be_switched_off() -> None:
+    rl = RateLimiter(RateLimitConfig(learn_from_headers=False), now=0.0)
+    rl.on_response_headers(RateLimitInfo(requests_limit=1, requests_remaining=0), 0.0)
+    assert rl.statistics(0.0).requests_per_minute is None
+    granted(rl.try_acquire(cost(), 0.0))
+
+
+def test_a_configured_limit_is_kept_and_only_the_missing_one_is_learned() -> None:
+    rl = limiter(requests_per_minute=60)
+    rl.on_response_headers(RateLimitInfo(requests_limit=600, tokens_limit=1000), 0.0)
+    stats = rl.statistics(0.0)
+    assert stats.requests_ceiling == 60.0
+    assert stats.tokens_ceiling == pytest.approx(1000.0)
 
 
 @pytest.mark.parametrize(

@@ -12,12 +12,13 @@ deadline or shutdown.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 import msgspec
+import sniffio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from providers.events import Response
@@ -155,6 +156,7 @@ class CallStream:
         self._receive = receive
         self._cancel = cancel
         self._terminal: Terminal | None = None
+        self._checkpoint_if_cancelled = _checkpoint_if_cancelled()
 
     def __aiter__(self) -> Self:
         return self
@@ -165,7 +167,7 @@ class CallStream:
         try:
             # Hot path: an event already buffered is taken without a scheduling
             # point (still a cancellation point); only an empty buffer waits.
-            await anyio.lowlevel.checkpoint_if_cancelled()
+            await self._checkpoint_if_cancelled()
             try:
                 event = self._receive.receive_nowait()
             except anyio.WouldBlock:
@@ -239,3 +241,13 @@ class CallStream:
 
 
 _TOKEN: Any = object()
+
+
+def _checkpoint_if_cancelled() -> Callable[[], Awaitable[None]]:
+    """The running loop's own ``checkpoint_if_cancelled``: on trio, trio's, which
+    skips anyio's per-call backend lookup (a tenth of the caller's cost per event)."""
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        return trio.lowlevel.checkpoint_if_cancelled
+    return anyio.lowlevel.checkpoint_if_cancelled

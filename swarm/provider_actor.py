@@ -581,9 +581,15 @@ class ProviderActor:
                     # cost ~15% of the engine's CPU per token). Invariant: `armed`
                     # is never earlier than the clock's deadline, and at most
                     # `slack` later, so a phase times out at most `slack` late.
+                    # Once content flows (`steady`), the clock's deadline is
+                    # min(last content + idle, total, the call's deadline): it only
+                    # moves later, and only by content events, so it needs no
+                    # recomputing until `now + idle` passes `armed`.
                     now_fn = self._now
                     slack = self._deadline_slack
                     armed = phases.deadline
+                    idle = math.inf if self._timeouts.idle is None else self._timeouts.idle
+                    steady = False
                     send_nowait = call.send.send_nowait
                     async for event in events:
                         now = now_fn()
@@ -605,10 +611,15 @@ class ProviderActor:
                                 phases.deadline = armed = math.inf
                                 await call.send.send(event)
                                 if content:
-                                    clock.on_content_event(now_fn())
+                                    now = now_fn()
+                                    clock.on_content_event(now)
+                                steady = False
+                        if steady and (not content or now + idle <= armed):
+                            continue
                         due = _next(clock)
                         if due > armed or due < armed - slack:
                             armed = phases.deadline = due + slack if due > armed else due
+                        steady = content
                     response = await events.response()
             except ProviderError as exc:
                 return None, exc, visible

@@ -338,6 +338,9 @@ class PhaseClock:
         Raises:
             PhaseOrderError: the attempt is not running.
         """
+        if self._state is ClockState.STREAMING:  # the hot path: one per token
+            self._last_content_at = now
+            return
         self._step("content")
         self._bytes_seen(now)
         if self._first_content_at is None:

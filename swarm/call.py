@@ -49,6 +49,7 @@ class CallOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fiel
         agent: The agent that made the call, for the ledger.
         allow_restart: After a committed attempt fails, start over with a
             ``Restart`` event instead of failing (the caller must discard text).
+            None: the engine's ``retry.restarts_allowed``.
         metadata: Kept in the ledger.
     """
 
@@ -56,7 +57,7 @@ class CallOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fiel
     timeout: float | None = None
     tenant: str = ""
     agent: str | None = None
-    allow_restart: bool = False
+    allow_restart: bool | None = None
     metadata: dict[str, str] = {}
 
     def __post_init__(self) -> None:

@@ -199,7 +199,7 @@ class Engine:
         timeout: float | None = None,  # noqa: ASYNC109 - the call's deadline, not this await's
         tenant: str = "",
         agent: str | None = None,
-        allow_restart: bool = False,
+        allow_restart: bool | None = None,
         metadata: dict[str, str] | None = None,
     ) -> CallStream:
         """Accept a call and return its handle (see :meth:`stream` for the options).
@@ -230,7 +230,7 @@ class Engine:
         timeout: float | None = None,  # noqa: ASYNC109 - the call's deadline, not this await's
         tenant: str = "",
         agent: str | None = None,
-        allow_restart: bool = False,
+        allow_restart: bool | None = None,
         metadata: dict[str, str] | None = None,
     ) -> AsyncIterator[CallStream]:
         """Run a call and yield its event stream; leaving the block early cancels it.
@@ -243,7 +243,8 @@ class Engine:
             tenant: Fair-queuing group.
             agent: The agent making the call (kept in the ledger).
             allow_restart: Prefer a ``Restart`` over failing when a stream breaks
-                after it began.
+                after it began; None (the default) takes the config's
+                ``retry.restarts_allowed`` (False unless set).
             metadata: Kept in the ledger.
         """
         call = await self.submit(
@@ -555,7 +556,7 @@ class Engine:
         self._deliver(call, Failed(call_id=call.id, error=info))
 
     def _finish_cancelled(
-        self, call: _Call, reason: Literal["caller", "deadline", "shutdown"]
+        self, call: _Call, reason: Literal["caller", "shutdown"]
     ) -> None:
         call.life.cancel(anyio.current_time())
         self._record(call)

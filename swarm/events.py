@@ -84,8 +84,12 @@ class Failed(msgspec.Struct, tag="failed", tag_field="type", kw_only=True, froze
 
 
 class Cancelled(msgspec.Struct, tag="cancelled", tag_field="type", kw_only=True, frozen=True):
+    """The call was stopped before it ended: by its caller (``cancel()``, leaving
+    the stream's block) or by the engine shutting down. A deadline that passes is
+    not a cancellation: the call ends ``Failed`` with a ``TimeoutError``."""
+
     call_id: str
-    reason: Literal["caller", "deadline", "shutdown"] = "caller"
+    reason: Literal["caller", "shutdown"] = "caller"
 
 
 Terminal = Completed | Failed | Cancelled

@@ -159,6 +159,8 @@ class ProviderActor:
         ](max_concurrency)
         self._retry_policy = msgspec.structs.replace(retry, restarts_allowed=False)
         self._restart_policy = msgspec.structs.replace(retry, restarts_allowed=True)
+        # A call that does not say (allow_restart=None) gets the config's choice.
+        self._restarts_by_default = retry.restarts_allowed
         self._budget = RetryBudget(retry_budget)
         # Attempts between their start and "request sent" at once: connecting, or
         # writing on a pooled connection (see ProviderConfig.max_connecting).
@@ -393,7 +395,13 @@ class ProviderActor:
         """Run attempts on ``deployment`` until the call ends; True to fall back."""
         self._budget.on_request_start()
         retry = RetryState(
-            self._restart_policy if call.options.allow_restart else self._retry_policy,
+            self._restart_policy
+            if (
+                self._restarts_by_default
+                if call.options.allow_restart is None
+                else call.options.allow_restart
+            )
+            else self._retry_policy,
             rng=self._random,
             deadline=call.deadline,
             budget=self._budget,

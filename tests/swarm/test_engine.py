@@ -238,6 +238,22 @@ async def test_a_broken_stream_after_commit_restarts_when_allowed() -> None:
         assert engine.ledger.records()[-1].restarts == len(restarts)
 
 
+async def test_the_configs_restarts_allowed_is_the_default_a_call_can_override() -> None:
+    config = SimConfig(
+        models={"fast": FAST},
+        faults=[Fault(kind="disconnect", after=4, rate=1.0, end=None, models=["fast"])],
+    )
+    policy = RetryPolicy(base_delay=0.005, max_delay=0.02, restarts_allowed=True)
+    async with engine_on_sim(config, retry=policy) as (engine, _):
+        async with engine.stream(ask()) as call:  # says nothing: the config decides
+            events = [e async for e in call]
+        assert any(isinstance(e, Restart) for e in events)
+        async with engine.stream(ask("again"), allow_restart=False) as call:
+            events = [e async for e in call]
+        assert isinstance(events[-1], Failed)
+        assert not any(isinstance(e, Restart) for e in events)
+
+
 async def test_fallback_moves_to_the_next_target() -> None:
     # "down" points at a port where nothing listens.
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)

@@ -185,11 +185,17 @@ class SchedulerConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_
         max_queued: Calls that may wait for a provider at once.
         when_full: ``wait``: a new call waits for room (backpressure on the
             caller); ``refuse``: it fails at once with ``EngineOverloaded``.
-        tenant_weights: Weighted fair queuing shares by tenant (default 1).
+        fair_by: What weighted fair queuing shares the provider between:
+            ``tenant`` (each call's ``tenant``) or ``agent`` (each call's
+            ``agent``, so one greedy agent of a swarm cannot starve its siblings).
+            Calls without one share the ``""`` group.
+        tenant_weights: Weighted fair queuing shares by tenant, or by agent with
+            ``fair_by = "agent"`` (default 1).
     """
 
     max_queued: int = DEFAULT_MAX_QUEUED
     when_full: Literal["wait", "refuse"] = "wait"
+    fair_by: Literal["tenant", "agent"] = "tenant"
     tenant_weights: dict[str, float] = {}
 
     def __post_init__(self) -> None:

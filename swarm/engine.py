@@ -333,6 +333,12 @@ class Engine:
 
     # -- admission --------------------------------------------------------------------------
 
+    def _fair_group(self, call: _Call) -> str:
+        """The fair-queuing group of a call: its tenant, or its agent (``fair_by``)."""
+        if self.config.scheduler.fair_by == "agent":
+            return call.options.agent or ""
+        return call.options.tenant
+
     async def _submit(
         self,
         request: Request,
@@ -424,7 +430,7 @@ class Engine:
                 call,
                 route=key,
                 priority=call.options.priority,
-                tenant=call.options.tenant,
+                tenant=self._fair_group(call),
                 cost=estimate,
                 deadline=call.deadline,
             )

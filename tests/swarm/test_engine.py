@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import pytest
@@ -183,6 +183,37 @@ async def test_priority_decides_who_goes_next() -> None:
                 async for _ in blocker:
                     pass
     assert order == ["high", "mid", "low"]
+
+
+@pytest.mark.parametrize("fair_by", ["agent", "tenant"])
+async def test_one_greedy_agent_does_not_starve_its_siblings(
+    fair_by: Literal["agent", "tenant"],
+) -> None:
+    scheduler = SchedulerConfig(fair_by=fair_by)
+    async with engine_on_sim(max_concurrency=1, scheduler=scheduler) as (engine, _):
+        order: list[str] = []
+        # The blocker (25 tokens at 50/s) outlasts both sleeps: everyone queues behind it.
+        async with engine.stream(ask(model="slow", max_tokens=25)) as blocker:
+
+            async def run(agent: str, i: int) -> None:
+                await engine.complete(ask(f"{agent} {i}"), agent=agent)
+                order.append(agent)
+
+            async with anyio.create_task_group() as tg:
+                for i in range(8):
+                    tg.start_soon(run, "greedy", i)
+                await anyio.sleep(0.05)  # the greedy agent's calls are queued first
+                for i in range(2):
+                    tg.start_soon(run, "modest", i)
+                await anyio.sleep(0.05)
+                async for _ in blocker:
+                    pass
+    if fair_by == "agent":
+        # Fair shares by agent: the modest agent's two calls go within the first four.
+        assert "modest" in order[:2] and order[:4].count("modest") == 2, order
+    else:
+        # No tenants given: one group, arrival order.
+        assert order == ["greedy"] * 8 + ["modest"] * 2, order
 
 
 async def test_full_queue_refuses_with_a_clear_error() -> None:

@@ -13,7 +13,9 @@ Clients (all on trio unless ``--backend asyncio``):
   base_url=<the simulator>)`` sized to the streams, one ``engine.stream`` consumer
   task per stream, every event delivered to the caller;
 * ``engine.map``: the same engine through ``engine.map`` (results only: the
-  engine decodes and assembles each response but delivers no per-token events).
+  engine decodes and assembles each response but delivers no per-token events);
+* ``engine.stream/httpx``: ``engine.stream`` with ``transport="httpx"`` (httpx's
+  own transport, sharded pools) in place of the default ``providers.transport``.
 
 Every client sends the same request bytes (built by the ``openai`` family), so the
 simulator serves the same streams to all. Figures:
@@ -78,8 +80,14 @@ import msgspec
 
 ROOT = Path(__file__).resolve().parent.parent
 
-CLIENTS = ("raw-httpx", "providers.client", "engine.stream", "engine.map")
-MEM_CLIENTS = ("engine.stream", "raw-httpx")
+CLIENTS = (
+    "raw-httpx",
+    "providers.client",
+    "engine.stream",
+    "engine.map",
+    "engine.stream/httpx",
+)
+MEM_CLIENTS = ("engine.stream", "engine.stream/httpx", "raw-httpx")
 SOCKET = "socket (floor)"
 TTFT_CLIENTS = (SOCKET, "raw-httpx", "providers.client", "engine.stream")
 RAW = "raw-httpx"
@@ -347,6 +355,8 @@ class Worker:
                     base_url=self.job.base_url,
                     api_key=KEY,
                     max_concurrency=max(self.job.streams, 1),
+                    # "engine.stream/httpx": the engine on httpx's own transport.
+                    transport="httpx" if self.job.client.endswith("/httpx") else "streaming",
                 )
             },
             default_provider="sim",
@@ -380,7 +390,7 @@ class Worker:
         job = self.job
         await one(target, None, self.warm)  # warm-up: imports, first connection, caches
         wall0, cpu0, reads0 = time.perf_counter(), _cpu(), _READS[0]
-        if job.client == "engine.map":
+        if job.client.startswith("engine.map"):
             await self._map(target)
         else:
 

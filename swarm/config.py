@@ -55,6 +55,8 @@ __all__ = [
 
 DEFAULT_MAX_CONCURRENCY = 256
 DEFAULT_MAX_CONNECTING = 128
+# What a provider actor's HTTP clients run on (ProviderConfig.transport).
+TransportKind = Literal["streaming", "httpx"]
 DEFAULT_MAX_QUEUED = 100_000
 DEFAULT_SHUTDOWN_TIMEOUT = 10.0
 DEFAULT_STREAM_BUFFER = 64
@@ -93,6 +95,12 @@ class ProviderConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
             limiting, the provider's 429s alone push back.
         model_rate_limits: Limits of particular models (by exact name), in place of
             ``rate_limit`` for them.
+        transport: ``"streaming"`` (default): one ``httpx.AsyncClient`` over the
+            project's own HTTP/1.1 transport (``providers.transport``), about half
+            the CPU per token of httpcore's; ``"httpx"``: httpx's own transport
+            (httpcore), sharded over clients of 16 connections. Proxies from the
+            environment go through httpx's own transport either way. See
+            docs/transport.md.
     """
 
     preset: str | None = None
@@ -105,6 +113,7 @@ class ProviderConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
     max_connecting: int = DEFAULT_MAX_CONNECTING
     rate_limit: RateLimitConfig | None = None
     model_rate_limits: dict[str, RateLimitConfig] = {}
+    transport: TransportKind = "streaming"
 
     def __post_init__(self) -> None:
         if self.preset is None and self.family is None:
@@ -125,6 +134,10 @@ class ProviderConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
             raise ConfigError(f"max_concurrency must be at least 1, got {self.max_concurrency}")
         if self.max_connecting < 1:
             raise ConfigError(f"max_connecting must be at least 1, got {self.max_connecting}")
+        if self.transport not in ("streaming", "httpx"):
+            raise ConfigError(
+                f"unknown transport {self.transport!r}; choose 'streaming' (the default) or 'httpx'"
+            )
 
     def resolved_family(self) -> str:
         if self.family is not None:

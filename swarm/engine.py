@@ -159,6 +159,7 @@ class Engine:
                 provider.resolved_family(),
                 max_concurrency=provider.max_concurrency,
                 max_connecting=provider.max_connecting,
+                transport=provider.transport,
                 engine=self,
                 retry=config.retry,
                 retry_budget=config.retry_budget,
@@ -561,9 +562,7 @@ class Engine:
         self._record(call, error=info)
         self._deliver(call, Failed(call_id=call.id, error=info))
 
-    def _finish_cancelled(
-        self, call: _Call, reason: Literal["caller", "shutdown"]
-    ) -> None:
+    def _finish_cancelled(self, call: _Call, reason: Literal["caller", "shutdown"]) -> None:
         call.life.cancel(anyio.current_time())
         self._record(call)
         self._deliver(call, Cancelled(call_id=call.id, reason=reason))

@@ -36,8 +36,9 @@ from providers.errors import TimeoutError as ProviderTimeoutError
 from providers.events import Response
 from providers.families import Endpoint, get_family
 from providers.ratelimits import RateLimitInfo
+from providers.transport import StreamingTransport
 
-from .config import DEFAULT_MAX_CONNECTING
+from .config import DEFAULT_MAX_CONNECTING, TransportKind
 from .errors import CircuitOpen, ProviderActorCrashed
 from .events import Restart
 from .lifecycle import CallState
@@ -141,6 +142,7 @@ class ProviderActor:
         *,
         max_concurrency: int,
         max_connecting: int = DEFAULT_MAX_CONNECTING,
+        transport: TransportKind = "streaming",
         engine: Engine,
         retry: RetryPolicy,
         retry_budget: RetryBudgetPolicy,
@@ -152,6 +154,7 @@ class ProviderActor:
         self.endpoint = endpoint
         self.family = get_family(family)
         self.max_concurrency = max_concurrency
+        self.transport: TransportKind = transport
         self._engine = engine
         self._random = rng or random.Random()
         self._inbox_send, self._inbox_receive = anyio.create_memory_object_stream[
@@ -226,24 +229,37 @@ class ProviderActor:
         t = self._timeouts
         # Reads are bounded by the phase clock (first token, idle, total), not httpx.
         timeout = httpx.Timeout(connect=t.connect, read=None, write=t.write, pool=t.pool)
-        # httpcore's pool scans every connection on every request and release, so
-        # its cost grows with the square of the connections it holds (measured:
-        # ~70% of the CPU at 200 streams on one client). The actor's connections are
-        # sharded over clients of at most CONNECTIONS_PER_CLIENT; each call takes the
-        # least-loaded client, so no pool overflows while another has room (the
-        # scheduler never lets more than max_concurrency calls in). Together the
-        # pools hold max_concurrency connections: never a silent cap.
         self._now = _loop_clock()
-        shards = max(1, math.ceil(self.max_concurrency / CONNECTIONS_PER_CLIENT))
-        per_client = math.ceil(self.max_concurrency / shards)
-        limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
-        # One SSL context for every shard: httpx builds one per client otherwise
-        # (loading the CA bundle each time: 63 clients took 58 MB and 1.7 s).
         verify = shared_ssl_context()
-        self._clients = [
-            httpx.AsyncClient(limits=limits, timeout=timeout, verify=verify) for _ in range(shards)
-        ]
-        self._client_load = [0] * shards
+        if self.transport == "streaming":
+            # One client over the project's own transport (providers.transport): its
+            # pool is O(1) per request at any size, so it is sized to the whole
+            # concurrency (never a silent cap), and it costs about half the CPU per
+            # token of the sharded httpcore pools (docs/transport.md).
+            limits = httpx.Limits(
+                max_connections=self.max_concurrency,
+                max_keepalive_connections=self.max_concurrency,
+            )
+            transport = StreamingTransport(limits=limits, verify=verify)
+            self._clients = [httpx.AsyncClient(transport=transport, timeout=timeout)]
+        else:
+            # httpcore's pool scans every connection on every request and release,
+            # so its cost grows with the square of the connections it holds
+            # (measured: ~70% of the CPU at 200 streams on one client). The
+            # connections are sharded over clients of at most CONNECTIONS_PER_CLIENT;
+            # each call takes the least-loaded client, so no pool overflows while
+            # another has room (the scheduler never lets more than max_concurrency
+            # calls in). Together the pools hold max_concurrency connections. They
+            # share one SSL context: httpx builds one per client otherwise (loading
+            # the CA bundle each time: 63 clients took 58 MB and 1.7 s).
+            shards = max(1, math.ceil(self.max_concurrency / CONNECTIONS_PER_CLIENT))
+            per_client = math.ceil(self.max_concurrency / shards)
+            limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
+            self._clients = [
+                httpx.AsyncClient(limits=limits, timeout=timeout, verify=verify)
+                for _ in range(shards)
+            ]
+        self._client_load = [0] * len(self._clients)
         try:
             async with anyio.create_task_group() as tg:
                 task_status.started()

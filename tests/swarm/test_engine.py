@@ -15,7 +15,14 @@ from providers.errors import AuthenticationError, ServerError, TimeoutError
 from providers.sim import Fault, ModelProfile, SimConfig, open_simulator
 from providers.sim import RateLimit as SimRateLimit
 from swarm.call import CallFailed, CallStream
-from swarm.config import EngineConfig, ProviderConfig, RouteConfig, SchedulerConfig
+from swarm.config import (
+    ConfigError,
+    EngineConfig,
+    ProviderConfig,
+    RouteConfig,
+    SchedulerConfig,
+    TransportKind,
+)
 from swarm.engine import SUPERVISOR_INTENSITY, Engine, open_engine
 from swarm.errors import EngineClosed, EngineOverloaded
 from swarm.events import Cancelled, Completed, Failed, Restart
@@ -54,6 +61,7 @@ async def engine_on_sim(
     extra_providers: dict[str, ProviderConfig] | None = None,
     routes: dict[str, RouteConfig] | None = None,
     provider_rate_limit: RateLimitConfig | None = None,
+    transport: TransportKind = "streaming",
     **engine_options: Any,
 ) -> AsyncIterator[tuple[Engine, object]]:
     config = sim_config or SimConfig(models={"fast": FAST, "slow": SLOW})
@@ -62,7 +70,7 @@ async def engine_on_sim(
             "sim": ProviderConfig(
                 family="openai", base_url=sim.openai_base_url, api_key="sk-test",
                 max_concurrency=max_concurrency, max_connecting=max_connecting,
-                rate_limit=provider_rate_limit,
+                rate_limit=provider_rate_limit, transport=transport,
             ),
             **(extra_providers or {}),
         }  # fmt: skip
@@ -249,6 +257,34 @@ async def test_errors_before_the_first_byte_are_retried_invisibly() -> None:
         assert isinstance(r.event, Failed) and r.event.error.status == 503
     assert ledger.attempts > 30  # retries happened
     assert ledger.attempts == attempts_seen_by_sim  # each attempt reached the sim once
+
+
+@pytest.mark.parametrize("transport", ["streaming", "httpx"])
+async def test_either_transport_streams_retries_and_reuses_connections(
+    transport: TransportKind,
+) -> None:
+    config = SimConfig(
+        models={"fast": FAST},
+        faults=[Fault(kind="status", status=503, rate=0.3, seed=5)],
+    )
+    generous = RetryBudgetPolicy(budget_percent=100.0)
+    lenient = CircuitBreakerPolicy(failure_rate_threshold=100.0, minimum_calls=1000)
+    async with engine_on_sim(
+        config, max_concurrency=8, transport=transport, retry_budget=generous, breaker=lenient
+    ) as (engine, sim):
+        results = [r async for r in engine.map([ask(f"q{i}") for i in range(60)], concurrency=8)]
+        ledger = engine.statistics().ledger
+        snapshot = sim.stats.snapshot()  # type: ignore[attr-defined]
+        connections = sim.stats.connections  # type: ignore[attr-defined]
+    assert all(r.ok for r in results)
+    assert ledger.attempts > 60 and ledger.attempts == snapshot["requests"]
+    # The pool never holds more connections than the provider's concurrency.
+    assert 1 <= connections <= 8
+
+
+async def test_an_unknown_transport_is_refused_by_name() -> None:
+    with pytest.raises(ConfigError, match=r"unknown transport 'h3'.*'streaming'"):
+        ProviderConfig(family="openai", base_url="http://x", transport="h3")  # type: ignore[arg-type]
 
 
 async def test_a_broken_stream_after_commit_restarts_when_allowed() -> None:

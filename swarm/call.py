@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Self
 import anyio
 import msgspec
 import sniffio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectSendStream
 
 from providers.events import Response
 from providers.messages import Request
@@ -27,6 +27,7 @@ from providers.messages import Request
 from .errors import SwarmError
 from .events import CallEvent, Cancelled, Completed, Failed, Terminal
 from .lifecycle import CallLifecycle
+from .pipe import PipeReceiver, PipeSender
 
 if TYPE_CHECKING:
     from .rate_actor import RateLimitActor
@@ -102,7 +103,7 @@ class _Call:
         request: Request,
         options: CallOptions,
         route: Route,
-        send: MemoryObjectSendStream[CallEvent],
+        send: PipeSender[CallEvent],
         now: float,
     ) -> None:
         self.id = call_id
@@ -146,7 +147,7 @@ class CallStream:
     def __init__(
         self,
         call: _Call,
-        receive: MemoryObjectReceiveStream[CallEvent],
+        receive: PipeReceiver[CallEvent],
         cancel: Callable[[], None],
         token: object,
     ) -> None:

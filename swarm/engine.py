@@ -49,6 +49,7 @@ from .config import ConfigError, EngineConfig, ProviderConfig, environment
 from .errors import EngineClosed, EngineOverloaded
 from .events import CallEvent, Cancelled, Completed, ErrorInfo, Failed, Terminal
 from .ledger import Ledger, LedgerStatistics, record_from_lifecycle
+from .pipe import PipeReceiver, PipeSender, current_backend, open_pipe
 from .pricing import PriceTable
 from .provider_actor import ProviderActor, ProviderStatistics
 from .rate_actor import ADMIT_WINDOW, RateLimitActor
@@ -126,6 +127,9 @@ class Engine:
         if token is not _TOKEN:
             raise TypeError("use swarm.open_engine() to get an Engine")
         self.config = config
+        # Each call's events go through a pipe that parks its reader with the loop's
+        # own primitive (swarm/pipe.py): the loop is looked up once, here.
+        self._backend = current_backend()
         self._router = Router(config)
         self._ledger = Ledger()
         self._prices = PriceTable().with_prices(config.prices)
@@ -349,7 +353,9 @@ class Engine:
         if self._closing:
             raise EngineClosed("the engine is closing; it takes no new calls")
         route = self._router.resolve(request.model)
-        send, receive = anyio.create_memory_object_stream[CallEvent](self.config.stream_buffer)
+        pipe: tuple[PipeSender[CallEvent], PipeReceiver[CallEvent]]
+        pipe = open_pipe(self.config.stream_buffer, self._backend)
+        send, receive = pipe
         call = _Call(f"call-{next(self._ids)}", request, options, route, send, anyio.current_time())
         call.collector = collector
         handle = CallStream(call, receive, lambda: self._request_cancel(call), _TOKEN)

@@ -1,0 +1,251 @@
+"""A bounded pipe carrying one call's events from the runtime to its one reader.
+
+It replaces an anyio memory object stream on the per-token path: each call has
+exactly one reader (its ``CallStream``) and its writers are the provider actor's
+task and the engine's synchronous delivery of the terminal event, so the general
+machinery of a many-to-many channel (an ``anyio.Event`` and a task-info object per
+wait, a waiter dict) is not needed. A reader with nothing buffered parks through
+the running loop's own primitive (``trio.lowlevel.wait_task_rescheduled`` on
+trio, a future on asyncio) and a writer wakes it by rescheduling that task.
+Measured at 10,000 paced streams: anyio's ``receive`` and its event were a fifth
+of the client's CPU.
+
+Semantics follow anyio's memory object streams (and their exception types), so
+callers treat both alike:
+
+* ``send_nowait`` raises ``anyio.WouldBlock`` when ``capacity`` items wait,
+  ``anyio.BrokenResourceError`` once the reader closed, ``anyio.ClosedResourceError``
+  once the writer closed; ``send`` waits for room instead.
+* ``receive`` returns the oldest item, waiting while there is none; it raises
+  ``anyio.EndOfStream`` once the writer closed and every item was read, and
+  ``anyio.ClosedResourceError`` after the reader closed.
+* Closing the reader drops what was buffered and fails a waiting writer with
+  ``anyio.BrokenResourceError``.
+
+Invariants: an item leaves the buffer only in ``receive`` / ``receive_nowait``, so
+a reader cancelled while it waited loses nothing (a wake-up that lost the race
+with the cancellation finds the item still there next time). ``receive`` is not
+a checkpoint when an item is buffered; the caller provides one (``CallStream``
+checks for cancellation per event).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Generic, Literal, TypeVar
+
+import anyio
+import msgspec
+import sniffio
+import trio
+
+__all__ = ["PipeReceiver", "PipeSender", "PipeStatistics", "open_pipe"]
+
+T = TypeVar("T")
+Backend = Literal["trio", "asyncio"]
+
+
+class PipeStatistics(msgspec.Struct, kw_only=True, frozen=True):
+    buffered: int
+    capacity: int
+    reader_waiting: bool
+    writers_waiting: int
+    send_closed: bool
+    receive_closed: bool
+
+
+def current_backend() -> Backend:
+    """The running loop, for :func:`open_pipe` (look it up once, not per pipe)."""
+    return "trio" if sniffio.current_async_library() == "trio" else "asyncio"
+
+
+def open_pipe(capacity: int, backend: Backend) -> tuple[PipeSender[T], PipeReceiver[T]]:
+    """A pipe holding at most ``capacity`` items, for use on ``backend``'s loop."""
+    if capacity < 1:
+        raise ValueError(f"a pipe's capacity must be at least 1, got {capacity}")
+    state: _State[T] = _State(capacity, _TrioParker if backend == "trio" else _AsyncioParker)
+    return PipeSender(state), PipeReceiver(state)
+
+
+class _TrioParker:
+    """Parks the current trio task until woken (or cancelled)."""
+
+    __slots__ = ("task",)
+
+    def __init__(self) -> None:
+        self.task: trio.lowlevel.Task | None = None
+
+    async def park(self) -> None:
+        self.task = trio.lowlevel.current_task()
+
+        def abort(_: Any) -> trio.lowlevel.Abort:
+            self.task = None
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
+
+    def wake(self) -> None:
+        task, self.task = self.task, None
+        if task is not None:
+            trio.lowlevel.reschedule(task)
+
+
+class _AsyncioParker:
+    """Parks the current asyncio task on a future until woken (or cancelled)."""
+
+    __slots__ = ("future",)
+
+    def __init__(self) -> None:
+        self.future: asyncio.Future[None] | None = None
+
+    async def park(self) -> None:
+        future = self.future = asyncio.get_running_loop().create_future()
+        try:
+            await future
+        finally:
+            if self.future is future:
+                self.future = None
+
+    def wake(self) -> None:
+        future, self.future = self.future, None
+        if future is not None and not future.done():
+            future.set_result(None)
+
+
+_Parker = _TrioParker | _AsyncioParker
+
+
+class _State(Generic[T]):
+    __slots__ = (
+        "buffer",
+        "capacity",
+        "make_parker",
+        "reader",
+        "receive_closed",
+        "send_closed",
+        "writers",
+    )
+
+    def __init__(self, capacity: int, make_parker: Callable[[], _Parker]) -> None:
+        self.buffer: deque[T] = deque()
+        self.capacity = capacity
+        self.make_parker = make_parker
+        self.reader: _Parker | None = None  # set while the reader waits
+        self.writers: deque[_Parker] = deque()  # writers waiting for room, in order
+        self.send_closed = False
+        self.receive_closed = False
+
+
+class PipeSender(Generic[T]):
+    """The writing end (no public constructor: :func:`open_pipe`)."""
+
+    __slots__ = ("_state",)
+
+    def __init__(self, state: _State[T]) -> None:
+        self._state = state
+
+    def send_nowait(self, item: T) -> None:
+        state = self._state
+        if state.send_closed:
+            raise anyio.ClosedResourceError
+        if state.receive_closed:
+            raise anyio.BrokenResourceError
+        if len(state.buffer) >= state.capacity:
+            raise anyio.WouldBlock
+        state.buffer.append(item)
+        reader = state.reader
+        if reader is not None:
+            state.reader = None
+            reader.wake()
+
+    async def send(self, item: T) -> None:
+        """Send, waiting for room (a checkpoint either way)."""
+        state = self._state
+        while True:
+            try:
+                self.send_nowait(item)
+            except anyio.WouldBlock:
+                parker = state.make_parker()
+                state.writers.append(parker)
+                try:
+                    await parker.park()
+                finally:
+                    if parker in state.writers:
+                        state.writers.remove(parker)
+                continue
+            await anyio.lowlevel.checkpoint()
+            return
+
+    def close(self) -> None:
+        """No more items (idempotent): the reader gets EndOfStream after the buffer."""
+        state = self._state
+        state.send_closed = True
+        reader = state.reader
+        if reader is not None:
+            state.reader = None
+            reader.wake()
+
+    def statistics(self) -> PipeStatistics:
+        return _statistics(self._state)
+
+
+class PipeReceiver(Generic[T]):
+    """The reading end (no public constructor: :func:`open_pipe`); one reader only."""
+
+    __slots__ = ("_state",)
+
+    def __init__(self, state: _State[T]) -> None:
+        self._state = state
+
+    def receive_nowait(self) -> T:
+        state = self._state
+        if state.receive_closed:
+            raise anyio.ClosedResourceError
+        if state.buffer:
+            item = state.buffer.popleft()
+            if state.writers:
+                state.writers.popleft().wake()  # room for one more
+            return item
+        if state.send_closed:
+            raise anyio.EndOfStream
+        raise anyio.WouldBlock
+
+    async def receive(self) -> T:
+        state = self._state
+        while True:
+            try:
+                return self.receive_nowait()
+            except anyio.WouldBlock:
+                if state.reader is not None:
+                    raise anyio.BusyResourceError("receiving from this pipe") from None
+                parker = state.make_parker()
+                state.reader = parker
+                try:
+                    await parker.park()
+                finally:
+                    if state.reader is parker:
+                        state.reader = None
+
+    def close(self) -> None:
+        """Stop reading (idempotent): what is buffered is dropped, writers fail."""
+        state = self._state
+        state.receive_closed = True
+        state.buffer.clear()
+        while state.writers:
+            state.writers.popleft().wake()
+
+    def statistics(self) -> PipeStatistics:
+        return _statistics(self._state)
+
+
+def _statistics(state: _State[Any]) -> PipeStatistics:
+    return PipeStatistics(
+        buffered=len(state.buffer),
+        capacity=state.capacity,
+        reader_waiting=state.reader is not None,
+        writers_waiting=len(state.writers),
+        send_closed=state.send_closed,
+        receive_closed=state.receive_closed,
+    )

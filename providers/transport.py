@@ -116,7 +116,6 @@ class _Connection:
     httptools parser of the response being read (the parser calls its ``on_*``)."""
 
     __slots__ = (
-        "_buf",
         "_view",
         "body",
         "closed",
@@ -140,12 +139,11 @@ class _Connection:
     )
 
     def __init__(
-        self, sock: socket.socket, origin: _Origin, buf: bytearray, waits: tuple[_Wait, _Wait]
+        self, sock: socket.socket, origin: _Origin, view: memoryview, waits: tuple[_Wait, _Wait]
     ) -> None:
         self.sock = sock
         self.origin = origin
-        self._buf = buf
-        self._view = memoryview(buf)
+        self._view = view  # the transport's shared receive buffer
         self.wait_readable, self.wait_writable = waits
         self.tls: ssl.SSLObject | None = None
         self.inbio: ssl.MemoryBIO | None = None
@@ -220,7 +218,7 @@ class _Connection:
     def _recv_into(self) -> int:
         """One ``recv`` into the shared buffer; -1 when it would block."""
         try:
-            return self.sock.recv_into(self._buf)
+            return self.sock.recv_into(self._view)
         except (BlockingIOError, InterruptedError):
             return -1
 
@@ -469,7 +467,8 @@ class StreamingTransport(httpx.AsyncBaseTransport):
         self._connecting = 0  # slots held by connections being opened
         self._n_idle = 0
         self._waiters: deque[anyio.Event] = deque()
-        self._buf = bytearray(_RECV_SIZE)  # shared by every connection: see the module doc
+        # One receive buffer shared by every connection (see the module doc).
+        self._view = memoryview(bytearray(_RECV_SIZE))
         self._waits: tuple[_Wait, _Wait] | None = None
         self._opened = 0
         self._reused = 0
@@ -608,7 +607,7 @@ class StreamingTransport(httpx.AsyncBaseTransport):
             last: OSError | None = None
             for family, address in addresses:
                 sock = socket.socket(family, socket.SOCK_STREAM)
-                conn = _Connection(sock, origin, self._buf, self._waits)
+                conn = _Connection(sock, origin, self._view, self._waits)
                 try:
                     sock.setblocking(False)
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

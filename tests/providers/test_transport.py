@@ -412,7 +412,9 @@ async def test_https_with_an_untrusted_certificate_is_a_connect_error(ca: trustm
 def _parse(pieces: list[bytes]) -> tuple[int, list[tuple[bytes, bytes]], bytes, bool]:
     a, b = socket.socketpair()
     try:
-        conn = _Connection(a, ("http", "x", 80), bytearray(16), (anyio.wait_readable,) * 2)
+        conn = _Connection(
+            a, ("http", "x", 80), memoryview(bytearray(16)), (anyio.wait_readable,) * 2
+        )
         request = httpx.Request("GET", "http://x/")
         for piece in pieces:
             conn._feed(piece, request)

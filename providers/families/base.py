@@ -318,7 +318,11 @@ def classify_error(
             break
     if issubclass(cls, BadRequestError) and _is_context_length(message, provider_type):
         cls = ContextLengthExceededError
-    retry_after = parse_retry_after(headers, now) if headers is not None else None
+    retry_after = None
+    if headers is not None:
+        retry_after = parse_retry_after(headers, now)
+        if retry_after is None and issubclass(cls, RateLimitError):
+            retry_after = _exhausted_window_wait(headers, now)
     return cls(
         message or "(no message)",
         provider=provider,
@@ -328,6 +332,27 @@ def classify_error(
         request_id=_request_id(headers) if headers is not None else None,
         retry_after=retry_after,
     )
+
+
+def _exhausted_window_wait(headers: Mapping[str, str], now: float) -> float | None:
+    """A 429 without ``retry-after``: the wait until the windows it exhausted reset.
+
+    OpenAI's 429s often carry only ``x-ratelimit-reset-{requests,tokens}``, and
+    Anthropic's ``anthropic-ratelimit-*-reset`` instants. The wait is the latest
+    reset among the buckets reported empty (every one must refill before a retry
+    can pass). With none reported empty (a request larger than what is left) it is
+    None: a full window's reset can be minutes away while a partial refill is
+    enough, so the caller's backoff decides.
+    """
+    info = parse_rate_limit_headers(headers, now)
+    buckets = (
+        (info.requests_remaining, info.requests_reset),
+        (info.tokens_remaining, info.tokens_reset),
+        (info.input_tokens_remaining, info.input_tokens_reset),
+        (info.output_tokens_remaining, info.output_tokens_reset),
+    )
+    waits = [reset for remaining, reset in buckets if remaining == 0 and reset is not None]
+    return max(0.0, max(waits)) if waits else None
 
 
 def _request_id(headers: Mapping[str, str]) -> str | None:

@@ -41,7 +41,7 @@ from urllib.parse import quote
 
 import msgspec
 
-from ..errors import APIError, RateLimitError, RequestError, StreamDecodeError, StreamProtocolError
+from ..errors import APIError, RequestError, StreamDecodeError, StreamProtocolError
 from ..events import (
     Citations,
     Finish,
@@ -67,7 +67,6 @@ from ..messages import (
     ToolCall,
     ToolSpec,
 )
-from ..ratelimits import parse_rate_limit_headers
 from ..secrets import Secret
 from ..sse import SSEDecoder
 from .base import (
@@ -707,20 +706,6 @@ class OpenAIChat(Family):
             model=model,
             now=now,
         )
-        if isinstance(error, RateLimitError) and error.retry_after is None:
-            # OpenAI's 429s often carry no retry-after, only the window resets:
-            # wait for the window that is exhausted.
-            info = parse_rate_limit_headers(headers, now)
-            waits = [
-                reset
-                for remaining, reset in (
-                    (info.requests_remaining, info.requests_reset),
-                    (info.tokens_remaining, info.tokens_reset),
-                )
-                if remaining == 0 and reset is not None
-            ]
-            if waits:
-                error.retry_after = max(waits)
         return error
 
 

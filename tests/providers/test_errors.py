@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from providers import errors
+from providers import errors, get_family
 from providers.families.base import classify_error, error_event, error_from_event
 from providers.secrets import Secret
 
@@ -114,3 +114,70 @@ def test_secret_never_shows_itself() -> None:
     assert "abcdef" not in repr(secret) + str(secret) + f"{secret}" + repr([secret])
     assert secret.reveal() == "sk-live-abcdefghijklmnop"
     assert Secret("").__repr__() == "Secret('')"
+
+
+@pytest.mark.parametrize(
+    ("family", "headers", "wait"),
+    [
+        # Anthropic: RFC 3339 instants; the tokens bucket is empty, requests are not.
+        (
+            "anthropic",
+            {
+                "anthropic-ratelimit-requests-remaining": "5",
+                "anthropic-ratelimit-requests-reset": "2026-01-01T00:00:01Z",
+                "anthropic-ratelimit-tokens-remaining": "0",
+                "anthropic-ratelimit-tokens-reset": "2026-01-01T00:00:07Z",
+            },
+            7.0,
+        ),
+        (
+            "anthropic",
+            {
+                "anthropic-ratelimit-output-tokens-remaining": "0",
+                "anthropic-ratelimit-output-tokens-reset": "2026-01-01T00:00:03Z",
+            },
+            3.0,
+        ),
+        # OpenAI Chat and Responses: Go durations; both windows empty: the later one.
+        (
+            "openai",
+            {
+                "x-ratelimit-remaining-requests": "0",
+                "x-ratelimit-reset-requests": "20ms",
+                "x-ratelimit-remaining-tokens": "0",
+                "x-ratelimit-reset-tokens": "1m2.5s",
+            },
+            62.5,
+        ),
+        (
+            "openai-responses",
+            {"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "2.5s"},
+            2.5,
+        ),
+        # No bucket reported empty: no guess (a full window can be minutes away).
+        (
+            "openai-responses",
+            {"x-ratelimit-remaining-tokens": "10", "x-ratelimit-reset-tokens": "6m0s"},
+            None,
+        ),
+    ],
+)
+def test_a_429_without_retry_after_waits_for_the_windows_it_exhausted(
+    family: str, headers: dict[str, str], wait: float | None
+) -> None:
+    body = b'{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}'
+    if family != "anthropic":
+        body = b'{"error":{"message":"slow down","type":"requests","code":"rate_limit_exceeded"}}'
+    err = get_family(family).map_error(429, headers, body, provider="p", model="m", now=NOW)
+    assert isinstance(err, errors.RateLimitError)
+    assert err.retry_after == (None if wait is None else pytest.approx(wait))
+
+
+def test_retry_after_wins_over_the_window_resets() -> None:
+    headers = {
+        "retry-after": "4",
+        "x-ratelimit-remaining-tokens": "0",
+        "x-ratelimit-reset-tokens": "9s",
+    }
+    err = get_family("openai").map_error(429, headers, b"{}", provider="p", model="m", now=NOW)
+    assert err.retry_after == 4.0

@@ -123,7 +123,7 @@ class EventStream:
         while not self._pending:
             if self._ended:
                 raise StopAsyncIteration
-            await self._read()
+            self._pending.extend(await self._read())
         event = self._pending.popleft()
         self._assembler.feed(event)
         if isinstance(event, ErrorEvent):
@@ -132,18 +132,48 @@ class EventStream:
             raise error_from_event(event, provider=self._provider, model=self._model)
         return event
 
-    async def _read(self) -> None:
-        where = f"{self._provider} ({self._model})"
+    async def next_batch(self) -> list[StreamEvent] | None:
+        """The events decoded from the next network read (at least one), or None at
+        the end: the same events as iterating, with one await per read instead of
+        one per event (what the runtime's per-token loop uses).
+
+        Raises:
+            APIError: the provider reported an error in the stream (after the batch
+                of the events that came before it).
+            StreamDecodeError: the stream was malformed or ended early.
+        """
+        if self._pending:  # left over from iterating
+            batch = list(self._pending)
+            self._pending.clear()
+        else:
+            batch = []
+            while not batch:
+                if self._ended:
+                    return None
+                batch = await self._read()
+        feed = self._assembler.feed
+        for i, event in enumerate(batch):
+            if isinstance(event, ErrorEvent):
+                self._ended = True
+                if i:  # the events before the error first; the error next time
+                    self._pending.append(event)
+                    return batch[:i]
+                feed(event)
+                raise error_from_event(event, provider=self._provider, model=self._model)
+            feed(event)
+        return batch
+
+    async def _read(self) -> list[StreamEvent]:
+        """Read once from the network; the events decoded (maybe none)."""
         try:
             chunk = await self._chunks.__anext__()
         except StopAsyncIteration:
             self._ended = True
-            self._pending.extend(self._decoder.end())
-            return
+            return self._decoder.end()
         except httpx.HTTPError as exc:
             self._ended = True
-            raise _map_transport_error(exc, where) from exc
-        self._pending.extend(self._decoder.feed(chunk))
+            raise _map_transport_error(exc, f"{self._provider} ({self._model})") from exc
+        return self._decoder.feed(chunk)
 
     async def aclose(self) -> None:
         """Close the byte iterator and the response (drops an unfinished connection)."""

@@ -290,3 +290,40 @@ async def test_on_request_sent_fires_before_the_first_event() -> None:
                 assert order == ["sent"]  # sent, while the server still holds the answer
                 release.set()
     assert order == ["sent", "TextDelta", "Finish"]
+
+
+async def test_next_batch_gives_the_events_of_each_read_then_none() -> None:
+    release = anyio.Event()
+
+    async def handler(req: HTTPRequest, stream: anyio.abc.SocketStream) -> None:
+        await stream.send(sse_head() + chunk(b"data: a\n\ndata: b\n\n"))
+        await release.wait()
+        await stream.send(chunk(b"data: c\n\ndata: [DONE]\n\n") + LAST_CHUNK)
+
+    async with serve(handler) as url, client_for(url) as client:
+        with anyio.fail_after(10):
+            async with client.stream(REQUEST) as events:
+                first = await events.next_batch()
+                release.set()
+                batches = [first]
+                while (batch := await events.next_batch()) is not None:
+                    batches.append(batch)
+                response = await events.response()
+    assert batches == [
+        [TextDelta(text="a"), TextDelta(text="b")],
+        [TextDelta(text="c"), Finish(reason="stop")],
+    ]
+    assert response.text == "abc"
+
+
+async def test_next_batch_delivers_the_events_before_an_error_then_raises() -> None:
+    async def handler(req: HTTPRequest, stream: anyio.abc.SocketStream) -> None:
+        body = b"data: a\n\nevent: error\ndata: overloaded\n\ndata: never\n\n"
+        await stream.send(sse_head() + chunk(body) + LAST_CHUNK)
+
+    async with serve(handler) as url, client_for(url) as client:
+        async with client.stream(REQUEST) as events:
+            assert await events.next_batch() == [TextDelta(text="a")]
+            with pytest.raises(OverloadedError):
+                await events.next_batch()
+            assert await events.next_batch() is None

@@ -737,13 +737,26 @@ async def open_engine(
         if not config.providers:
             raise ConfigError("no provider is configured")
         engine = Engine(config, env, _TOKEN)
+        # An error raised in the caller's block reaches the caller as itself, not
+        # wrapped in the engine's task group's ExceptionGroup: it is held while the
+        # engine shuts down, then raised. If the engine failed too, both are raised
+        # together in one group (nothing is lost).
+        body_error: Exception | None = None
         try:
             async with anyio.create_task_group() as tg:
                 await tg.start(engine._supervise)
                 try:
                     yield engine
+                except Exception as exc:
+                    body_error = exc
                 finally:
                     await engine._shutdown(tg)
+        except BaseExceptionGroup as group:
+            if body_error is None:
+                raise
+            raise BaseExceptionGroup(group.message, [body_error, *group.exceptions]) from None
         finally:
             engine._finish_leftovers()
             engine._close_channels()
+        if body_error is not None:
+            raise body_error

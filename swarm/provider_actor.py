@@ -602,9 +602,9 @@ class ProviderActor:
                     # Per event (the hot path): no await unless the caller's buffer
                     # is full, one clock read per network read, and the phase
                     # deadline re-armed only when it moved by more than `slack` (a
-                    # deadline set per token cost ~15% of the engine's CPU per token). Invariant: `armed`
-                    # is never earlier than the clock's deadline, and at most
-                    # `slack` later, so a phase times out at most `slack` late.
+                    # deadline set per token cost ~15% of the engine's CPU per token).
+                    # Invariant: `armed` is never earlier than the clock's deadline,
+                    # and at most `slack` later, so a phase times out at most `slack` late.
                     # Once content flows (`steady`), the clock's deadline is
                     # min(last content + idle, total, the call's deadline): it only
                     # moves later, and only by content events, so it needs no

@@ -58,9 +58,16 @@ async def open_simulator(config: SimConfig | None = None) -> AsyncIterator[Simul
     ``.base_url_for(family)`` are what clients of each family take.
     """
     sim = Simulator(config)
+    # An error in the caller's block comes out as itself, not wrapped in the
+    # server's task group's ExceptionGroup (the server task only ends cancelled).
+    body_error: Exception | None = None
     async with anyio.create_task_group() as tg:
         await tg.start(sim.serve)
         try:
             yield sim
+        except Exception as exc:
+            body_error = exc
         finally:
             tg.cancel_scope.cancel()
+    if body_error is not None:
+        raise body_error

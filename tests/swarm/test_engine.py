@@ -725,3 +725,13 @@ async def test_a_crash_mid_stream_requeues_a_map_call_which_showed_nothing_yet()
     assert results[0].ok and results[0].response.text
     assert record.requeues == 1 and record.attempts == 2 and record.restarts == 1
     balanced(engine)
+
+
+async def test_an_error_in_the_callers_block_comes_out_as_itself() -> None:
+    # Not wrapped in the engine's task group's ExceptionGroup, and the engine still
+    # shut down cleanly behind it.
+    with pytest.raises(KeyError, match="mine"):
+        async with engine_on_sim() as (engine, _):
+            await engine.complete(ask())
+            raise KeyError("mine")
+    assert engine.statistics().ledger.in_flight == 0

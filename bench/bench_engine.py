@@ -673,7 +673,7 @@ def cpu_section(
         f"median [min-max] of {args.runs} run{'s' * (args.runs > 1)})"
     )
     header = (
-        f"{'workload':<9}{'client':<18}{'streams':>8}{'tokens':>10}{'CPU s':>24}"
+        f"{'workload':<9}{'client':<20}{'streams':>8}{'tokens':>10}{'CPU s':>24}"
         f"{'CPU s / M tok':>26}{'x raw':>7}{'reads/tok':>10}{'sim CPU s':>11}{'wall s':>8}"
         f"{'errors':>8}"
     )
@@ -705,7 +705,7 @@ def cpu_section(
             per_m = [c / expected * 1e6 for c in cpus]
             ratio = _med(cpus) / raw_med if cpus and raw_med > 0 else math.nan
             print(
-                f"{label:<9}{client:<18}{streams:>8}{expected:>10}{_range(cpus, '.3f'):>24}"
+                f"{label:<9}{client:<20}{streams:>8}{expected:>10}{_range(cpus, '.3f'):>24}"
                 f"{_range(per_m, '.2f'):>26}{ratio:>7.2f}"
                 f"{_med([r['reads'] / expected for r in good]):>10.3f}"
                 f"{_med([r['sim_cpu'] for r in good]):>11.2f}"
@@ -752,7 +752,7 @@ def mem_section(
         "from before the streams to its peak with all open)"
     )
     header = (
-        f"{'client':<16}{'streams':>8}{'in flight':>10}{'engine':>8}{'sim':>7}"
+        f"{'client':<20}{'streams':>8}{'in flight':>10}{'engine':>8}{'sim':>7}"
         f"{'setup MB':>10}{'setup CPU s':>13}{'RSS before MB':>15}{'RSS peak MB':>13}"
         f"{'KB/stream':>11}{'all open s':>12}{'CPU s':>8}{'sim CPU s':>11}{'retries':>9}"
         f"{'errors':>8}"
@@ -775,7 +775,7 @@ def mem_section(
             )
             r = run_worker(sim, job, args.mem_ramp_limit + args.mem_hold + 120)
             if "failed" in r:
-                print(f"{client:<16}{n:>8}   ! failed: {r['failed']}")
+                print(f"{client:<20}{n:>8}   ! failed: {r['failed']}")
                 out.setdefault("memory", []).append({"client": client, "streams": n, **r})
                 ok = False
                 continue
@@ -784,7 +784,7 @@ def mem_section(
             retries = str(r["retries"]) if r["retries"] >= 0 else "-"
             opened = f"{r['opened_after']:.1f}" if not math.isnan(r["opened_after"]) else "never"
             print(
-                f"{client:<16}{n:>8}{r['open_at_peak']:>10}{engine_running:>8}{r['sim_active']:>7}"
+                f"{client:<20}{n:>8}{r['open_at_peak']:>10}{engine_running:>8}{r['sim_active']:>7}"
                 f"{(r['rss_before_kb'] - r['setup_rss_kb']) / 1024:>10.1f}{r['setup_cpu']:>13.2f}"
                 f"{r['rss_before_kb'] / 1024:>15.1f}{r['rss_peak_kb'] / 1024:>13.1f}{per:>11.1f}"
                 f"{opened:>12}{r['cpu']:>8.2f}{r['sim_cpu']:>11.2f}{retries:>9}{r['errors']:>8}"

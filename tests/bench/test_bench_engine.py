@@ -20,7 +20,7 @@ CPU_ROW = re.compile(
     r"(?P<sim_cpu>[\d.]+)\s+(?P<wall>[\d.]+)\s+(?P<errors>\d+)$"
 )
 MEM_ROW = re.compile(
-    r"^(?P<client>engine\.stream|raw-httpx)\s+(?P<streams>\d+)\s+(?P<in_flight>\d+)\s+"
+    r"^(?P<client>engine\.stream(?:/httpx)?|raw-httpx)\s+(?P<streams>\d+)\s+(?P<in_flight>\d+)\s+"
     r"(?P<engine>\d+|-)\s+(?P<sim>-?\d+)\s+(?P<setup_mb>-?[\d.]+)\s+(?P<setup_cpu>[\d.]+)\s+"
     r"(?P<before>[\d.]+)\s+(?P<peak>[\d.]+)\s+"
     r"(?P<kb>-?[\d.]+)\s+(?P<open>[\d.]+|never)\s+(?P<cpu>[\d.]+)\s+(?P<sim_cpu>[\d.]+)\s+"
@@ -67,7 +67,7 @@ def test_bench_prints_every_section_well_formed(
     for m in mem:
         assert m["streams"] == "8" and m["errors"] == "0"
         assert m["in_flight"] == "8" and m["sim"] == "8", m.string  # all open at once
-        engine = m["client"] == bench_engine.ENGINE
+        engine = m["client"].startswith(bench_engine.ENGINE)
         assert (m["engine"], m["retries"]) == (("8", "0") if engine else ("-", "-"))
         assert float(m["peak"]) >= float(m["before"]) > 0 and float(m["setup_cpu"]) > 0
 

@@ -1,4 +1,4 @@
-"""The execution layer: running tools and tool loops on top of the engine."""
+"""The execution layer on top of the engine: tools, the tool loop, sessions."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from .loop import TurnEnded as TurnEnded
 from .loop import TurnStarted as TurnStarted
 from .loop import run_tool_loop as run_tool_loop
 from .loop import tool_loop as tool_loop
+from .session import Session as Session
+from .session import SessionError as SessionError
 from .tools import ToolBox as ToolBox
 from .tools import ToolOutcome as ToolOutcome
 
@@ -19,6 +21,8 @@ __all__ = [
     "LoopEvent",
     "LoopFinished",
     "LoopResult",
+    "Session",
+    "SessionError",
     "ToolBox",
     "ToolFinished",
     "ToolLoop",

@@ -42,7 +42,9 @@ def test_bench_prints_a_row_per_candidate_and_backend(capsys: pytest.CaptureFixt
     for m in rows:
         assert m["n"] == "4" and m["errors"] == "0" and not m["limit"], m.string
         assert m["in_flight"] == "4", m.string  # all four streams were open at once
-        assert float(m["cpu"]) > 0 and float(m["per_token"]) > 0
+        # Figures are well-formed, not positive: 24 tokens of CPU can print as 0.00 s
+        # on a fast, quiet core (a CI run did), and a test never asserts timing.
+        assert float(m["cpu"]) >= 0 and float(m["per_token"]) >= 0
         assert 0 < float(m["rd_wr"]) <= 1.0
     assert not [line for line in out.splitlines() if line.startswith(("failed:", "errors:"))]
     assert "load average at end:" in out.splitlines()[-1]

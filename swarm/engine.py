@@ -41,7 +41,7 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectSendStream
 
 from providers.errors import TimeoutError as ProviderTimeoutError
-from providers.events import Response
+from providers.events import Response, Usage
 from providers.messages import Request
 
 from .call import _TOKEN, CallOptions, CallStream, _Call
@@ -331,6 +331,11 @@ class Engine:
         (after 429 cuts, or as learned from headers), what the buckets hold now,
         permits in flight, waits and 429s. Providers without limits are absent."""
         return {name: await gate.statistics() for name, gate in self._gates.items()}
+
+    def estimate_cost(self, model: str, usage: Usage) -> float | None:
+        """Estimated USD for ``usage`` on ``model`` from the engine's price table
+        (the defaults plus ``EngineConfig.prices``); None when the model is unpriced."""
+        return self._prices.cost(model, usage)
 
     @property
     def ledger(self) -> Ledger:

@@ -135,6 +135,15 @@ class ToolBox:
             self._handlers[made.name] = handler
         return made
 
+    def copy(self) -> ToolBox:
+        """A new box with the same tools, timeouts, handlers and limits, to which
+        more tools can be added without touching this one."""
+        box = ToolBox(timeout=self.timeout, max_parallel=self.max_parallel, threads=self._threads)
+        box._tools = dict(self._tools)
+        box._timeouts = dict(self._timeouts)
+        box._handlers = dict(self._handlers)
+        return box
+
     @property
     def specs(self) -> list[ToolSpec]:
         """What a request offers the model (``Request(tools=box.specs)``)."""

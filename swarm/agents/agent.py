@@ -1,0 +1,154 @@
+"""An agent: a name, instructions, tools, a route and model settings.
+
+An :class:`Agent` is a description; :func:`swarm.agents.open_swarm` runs it as an
+actor with a bounded mailbox. Each message it takes is a task for one tool loop:
+the instructions and the tools are the stable prefix of every request it makes, so
+prompt caching is on for them by default (``cache=False`` turns it off).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from providers.messages import CacheHint, Message, Request
+
+from ..execution.tools import ToolBox
+
+if TYPE_CHECKING:
+    from .runtime import AgentContext, Reply
+
+__all__ = ["Agent", "Handler", "OnError"]
+
+Handler = Callable[["AgentContext", list[Message]], Awaitable["Reply | str"]]
+OnError = Literal["reply", "restart", "escalate"]
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class Agent:
+    """What an agent is; run it with :func:`~swarm.agents.open_swarm`.
+
+    Args:
+        name: Unique in its swarm; letters, digits, ``_`` and ``-`` (it is used in
+            tool names such as ``ask_<name>`` and ``transfer_to_<name>``).
+        instructions: The system prompt.
+        tools: A :class:`ToolBox` or the functions and Structs to put in one.
+        model: The route its calls take (``provider/model`` or an alias).
+        max_tokens, temperature: Model settings for every call.
+        max_turns: Model calls per message at most (the tool loop's limit).
+        mailbox: Messages waiting at most; a sender waits for room beyond that.
+        concurrency: Messages handled at once (each its own tool loop).
+        memory: Keep the conversation across messages (a session trimmed to
+            ``memory_tokens``); needs ``concurrency=1``.
+        on_error: When handling a message fails: ``"reply"`` gives the error to
+            the sender and keeps serving; ``"restart"`` also restarts the agent
+            (fresh memory) under the swarm's restart intensity; ``"escalate"`` stops
+            the whole swarm with the error.
+        handler: ``async def handler(ctx, messages) -> Reply | str`` in place of the
+            model (a rule-based agent, a judge written in Python...).
+        cache: Prompt caching for the instructions and tools.
+        priority: The scheduler priority of its calls.
+        description: One line for other agents' tool descriptions.
+        can_ask: Agents it may delegate to: each becomes an ``ask_<name>`` tool
+            that sends that agent a message and returns its answer (the
+            supervisor-worker pattern).
+        handoffs: Agents it may hand the conversation to: each becomes a
+            ``transfer_to_<name>`` tool; calling it passes the whole conversation on,
+            and that agent's answer is the reply (the handoff pattern).
+
+    Raises:
+        ValueError: A setting is out of its domain; the message names it.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        instructions: str = "",
+        *,
+        tools: ToolBox | Iterable[Any] = (),
+        model: str = "gpt-4o-mini",
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        max_turns: int = 10,
+        mailbox: int = 64,
+        concurrency: int = 1,
+        memory: bool = False,
+        memory_tokens: int | None = None,
+        on_error: OnError = "reply",
+        handler: Handler | None = None,
+        cache: bool = True,
+        priority: int = 0,
+        description: str = "",
+        can_ask: Sequence[str] = (),
+        handoffs: Sequence[str] = (),
+    ) -> None:
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ValueError(
+                f"Agent name {name!r} must be 1-64 letters, digits, '_' or '-' (it becomes "
+                "part of tool names)"
+            )
+        for label, value, low in (
+            ("max_turns", max_turns, 1),
+            ("mailbox", mailbox, 1),
+            ("concurrency", concurrency, 1),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"Agent {name!r}: {label} must be an int >= {low}, got {value!r}")
+        if memory and concurrency != 1:
+            raise ValueError(
+                f"Agent {name!r}: memory=True needs concurrency=1 (one conversation can "
+                "only take one message at a time)"
+            )
+        if on_error not in ("reply", "restart", "escalate"):
+            raise ValueError(
+                f"Agent {name!r}: on_error must be 'reply', 'restart' or 'escalate', "
+                f"got {on_error!r}"
+            )
+        for label, names in (("can_ask", can_ask), ("handoffs", handoffs)):
+            if isinstance(names, str):
+                raise ValueError(
+                    f"Agent {name!r}: {label} is a list of agent names, got the string "
+                    f"{names!r}; write {label}=[{names!r}]"
+                )
+            for other in names:
+                if not isinstance(other, str) or not _NAME.match(other):
+                    raise ValueError(f"Agent {name!r}: {label} has a bad agent name {other!r}")
+                if other == name:
+                    raise ValueError(f"Agent {name!r}: {label} names the agent itself")
+        if not model:
+            raise ValueError(f"Agent {name!r} needs model= (a route)")
+        self.name = name
+        self.instructions = instructions
+        self.tools = tools if isinstance(tools, ToolBox) else ToolBox(list(tools))
+        self.model = model
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.max_turns = max_turns
+        self.mailbox = mailbox
+        self.concurrency = concurrency
+        self.memory = memory
+        self.memory_tokens = memory_tokens
+        self.on_error: OnError = on_error
+        self.handler = handler
+        self.cache = cache
+        self.priority = priority
+        self.can_ask = tuple(dict.fromkeys(can_ask))
+        self.handoffs = tuple(dict.fromkeys(handoffs))
+        self.description = description or (instructions.split("\n", 1)[0][:200])
+
+    def request(self, messages: Sequence[Message]) -> Request:
+        """The request for a turn: instructions first (the cached prefix), then
+        ``messages``; the tools ride along."""
+        head = [Message.system(self.instructions)] if self.instructions else []
+        return Request(
+            model=self.model,
+            messages=head + list(messages),
+            tools=self.tools.specs,
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            cache=CacheHint(auto=self.cache, key=f"agent:{self.name}" if self.cache else None),
+        )
+
+    def __repr__(self) -> str:
+        return f"Agent({self.name!r}, model={self.model!r}, tools={self.tools.names})"

@@ -191,6 +191,29 @@ class CallStream:
             self._receive.close()  # nothing follows a terminal event
         return event
 
+    def _poll(self) -> CallEvent | None:
+        """The next event if one is buffered, else None; never waits. For readers
+        that take events in batches (the blocking API: one thread hop per batch)."""
+        if self._terminal is not None:
+            return None
+        try:
+            event = self._receive.receive_nowait()
+        except anyio.WouldBlock:
+            return None
+        except anyio.EndOfStream:
+            self._receive.close()
+            terminal = self._call.terminal
+            if terminal is None:
+                return None
+            self._terminal = terminal
+            return terminal
+        except anyio.ClosedResourceError:
+            return None
+        if isinstance(event, Completed | Failed | Cancelled):
+            self._terminal = event
+            self._receive.close()
+        return event
+
     @property
     def terminal(self) -> Terminal | None:
         """The terminal event, once the iteration has reached it."""

@@ -56,7 +56,7 @@ from providers.errors import RequestError, ToolArgumentsError
 from providers.messages import ToolSpec
 from providers.schema import drop_null_optionals, openai_strict
 
-__all__ = ["Tool", "parse_docstring", "tool_spec", "tools_from"]
+__all__ = ["SchemaTool", "Tool", "parse_docstring", "tool_spec", "tools_from"]
 
 # Google-style section headers; the description is the text before the first one.
 _SECTIONS = frozenset(
@@ -483,6 +483,103 @@ class Tool:
             path = base
             what = f"invalid value at {path}: {text[0].lower() + text[1:] if text else text}"
         return ToolArgumentsError(f"tool {tool!r}: {what}", tool=tool, path=path)
+
+
+class SchemaTool(Tool):
+    """A tool described by a JSON Schema rather than a Python signature: tools from
+    MCP servers, OpenAPI operations, or any schema a program is handed.
+
+    The arguments a model sends are checked against ``parameters`` with a JSON
+    Schema validator (the draft its ``$schema`` names, else 2020-12) before ``func``
+    runs; ``func`` is called with them as keyword arguments (``func(**arguments)``,
+    so a ``**kwargs`` function takes names that are not Python identifiers).
+
+    Raises:
+        TypeError: ``parameters`` is not an object schema, or not a valid schema.
+        ValueError: The tool name is not one providers accept.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        parameters: dict[str, Any],
+        func: Callable[..., Any],
+        *,
+        description: str = "",
+        is_async: bool | None = None,
+    ) -> None:
+        import jsonschema  # imported here: only schema tools need it
+
+        if not isinstance(parameters, dict) or parameters.get("type", "object") != "object":
+            raise TypeError(
+                f"tool {name!r}: parameters must be a JSON Schema for an object, got {parameters!r}"
+            )
+        schema = dict(parameters)
+        schema.setdefault("type", "object")
+        schema.setdefault("properties", {})
+        validator_type = jsonschema.validators.validator_for(
+            schema, jsonschema.Draft202012Validator
+        )
+        try:
+            validator_type.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            raise TypeError(
+                f"tool {name!r}: its parameters are not a valid JSON Schema: {exc.message}"
+            ) from exc
+        self._validator = validator_type(schema)
+        self.func = func
+        self.is_async = _is_async(func) if is_async is None else is_async
+        self._schema = schema
+        self._fields = ()
+        self._names = tuple(schema["properties"])
+        self.spec = ToolSpec(name=name, description=description, parameters=schema)
+        self.arguments_type = _NO_ARGUMENTS_TYPE
+
+    def decode_arguments(self, raw: str | bytes) -> Any:
+        """Check the arguments against the schema; return them as a ``dict``.
+
+        Raises:
+            ToolArgumentsError: not a JSON object, or it breaks the schema (the
+                message gives the path and the rule, for the model to read).
+        """
+        tool = self.spec.name
+        text = raw.decode("utf-8", "replace") if isinstance(raw, (bytes, bytearray)) else raw
+        try:
+            value: Any = _json_decode(text) if text.strip() else {}
+        except msgspec.DecodeError as exc:
+            raise ToolArgumentsError(
+                f"tool {tool!r}: the arguments are not valid JSON ({exc}); send one "
+                "JSON object with the parameters as keys",
+                tool=tool,
+            ) from exc
+        if not isinstance(value, dict):
+            kind = "array" if isinstance(value, list) else type(value).__name__
+            raise ToolArgumentsError(
+                f"tool {tool!r}: the arguments must be a JSON object, got {kind}",
+                tool=tool,
+                path="$",
+            )
+        value = drop_null_optionals(value, self._schema)
+        errors = sorted(self._validator.iter_errors(value), key=lambda e: list(e.path))
+        if errors:
+            paths = [
+                "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e.path)
+                for e in errors
+            ]
+            pairs = zip(paths[:3], errors[:3], strict=True)
+            shown = "; ".join(f"at {p}: {e.message}" for p, e in pairs)
+            more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+            raise ToolArgumentsError(
+                f"tool {tool!r}: bad arguments {shown}{more}", tool=tool, path=paths[0]
+            )
+        return value
+
+
+class _NoArguments(msgspec.Struct):
+    pass
+
+
+_NO_ARGUMENTS_TYPE: type[msgspec.Struct] = _NoArguments
 
 
 def tool_spec(

@@ -1,0 +1,201 @@
+"""Tools from Model Context Protocol servers, through the official ``mcp`` SDK.
+
+::
+
+    server = McpStdio(sys.executable, ["my_server.py"])       # or McpHttp("http://.../mcp")
+    async with open_mcp_tools(server) as tools:
+        box = ToolBox(tools)                                   # like any other tool
+        agent = Agent("helper", "...", tools=box)
+
+The connection is held for the ``async with`` block: the server's tools are listed
+once at the start, each becomes a :class:`~providers.tools.SchemaTool` whose
+arguments are checked against the server's own JSON Schema before the call is
+sent. A tool result marked as an error, a server that dies mid-call, or a call past
+``timeout`` raise :class:`McpToolError` from the tool, which the tool box turns
+into an error result the model reads; the loop goes on. Needs ``pip install
+'swarm[mcp]'``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import anyio
+import msgspec
+
+from providers.tools import SchemaTool
+
+from ..errors import SwarmError
+
+__all__ = ["McpError", "McpHttp", "McpStdio", "McpToolError", "open_mcp_tools"]
+
+
+class McpError(SwarmError):
+    """The MCP server could not be started, reached or initialized."""
+
+
+class McpToolError(SwarmError):
+    """A call to an MCP tool failed (the server's error, a lost server, a timeout)."""
+
+
+class McpStdio(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """An MCP server run as a subprocess, spoken to over its stdin and stdout."""
+
+    command: str
+    args: list[str] = []
+    env: dict[str, str] | None = None
+    cwd: str | None = None
+
+
+class McpHttp(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """An MCP server at a streamable HTTP endpoint (``http://host:port/mcp``)."""
+
+    url: str
+    headers: dict[str, str] = {}
+
+
+def _result_text(result: Any) -> str:
+    parts: list[str] = []
+    for block in result.content or []:
+        text = getattr(block, "text", None)
+        if text is not None:
+            parts.append(text)
+        else:  # images, resources...: described, not dropped silently
+            parts.append(f"[{getattr(block, 'type', 'content')}]")
+    if not parts and result.structured_content is not None:
+        return json.dumps(result.structured_content)
+    return "\n".join(parts)
+
+
+@asynccontextmanager
+async def open_mcp_tools(
+    server: McpStdio | McpHttp,
+    *,
+    prefix: str = "",
+    include: Sequence[str] | None = None,
+    timeout: float | None = 60.0,  # noqa: ASYNC109 - each tool call's deadline
+    startup_timeout: float = 30.0,
+) -> AsyncIterator[list[SchemaTool]]:
+    """Connect to ``server`` for the block and yield its tools.
+
+    Args:
+        prefix: Put before every tool name (``prefix="fs_"``: ``fs_read_file``), to
+            keep two servers' tools apart.
+        include: Only these tools (by the server's names); an unknown name is an
+            error naming the tools there are.
+        timeout: Each call's deadline in seconds (the tool box's own per-tool
+            timeout applies too).
+        startup_timeout: Seconds to start, connect and list the tools.
+
+    Raises:
+        McpError: the server did not start, answer or list its tools in time.
+        ImportError: the ``mcp`` SDK is not installed (``pip install 'swarm[mcp]'``).
+    """
+    try:
+        from mcp import ClientSession, StdioServerParameters, stdio_client
+        from mcp.client.streamable_http import streamable_http_client
+    except ImportError as exc:  # pragma: no cover - the extra is a test dependency
+        raise ImportError("MCP tools need the mcp SDK: pip install 'swarm[mcp]'") from exc
+
+    if not isinstance(server, (McpStdio, McpHttp)):
+        raise TypeError(f"open_mcp_tools() takes McpStdio or McpHttp, got {server!r}")
+    # The SDK's transports run task groups: an error raised inside them (ours, or one
+    # from the caller's block) comes out wrapped in an ExceptionGroup. Unwrapped here
+    # when it is the only error, so callers can `except McpError` (nothing is lost:
+    # several errors stay a group).
+    try:
+        async with AsyncExitStack() as stack:
+            # The transports and the session hold task groups: they are entered in the
+            # stack, and only the handshake below runs under the startup deadline (a
+            # cancel scope must not close around task groups that outlive it).
+            try:
+                if isinstance(server, McpStdio):
+                    params = StdioServerParameters(
+                        command=server.command, args=server.args, env=server.env, cwd=server.cwd
+                    )
+                    read, write = await stack.enter_async_context(stdio_client(params))
+                else:
+                    client = None
+                    if server.headers:
+                        import httpx2
+
+                        client = await stack.enter_async_context(
+                            httpx2.AsyncClient(headers=server.headers)
+                        )
+                    read, write = await stack.enter_async_context(
+                        streamable_http_client(server.url, http_client=client)
+                    )
+                session = await stack.enter_async_context(ClientSession(read, write))
+                with anyio.fail_after(startup_timeout):
+                    await session.initialize()
+                    listed = (await session.list_tools()).tools
+            except TimeoutError:
+                raise McpError(
+                    f"the MCP server {server!r} did not start and list its tools within "
+                    f"{startup_timeout:g} s"
+                ) from None
+            except Exception as exc:
+                raise McpError(f"could not connect to the MCP server {server!r}: {exc}") from exc
+            by_name = {tool.name: tool for tool in listed}
+            if include is not None:
+                missing = [name for name in include if name not in by_name]
+                if missing:
+                    raise McpError(
+                        f"the MCP server has no tool named {', '.join(map(repr, missing))}; "
+                        f"it has: {', '.join(by_name) or 'none'}"
+                    )
+                by_name = {name: by_name[name] for name in include}
+
+            def make(name: str) -> Any:
+                async def call(**arguments: Any) -> str:
+                    try:
+                        with anyio.fail_after(math.inf if timeout is None else timeout):
+                            result = await session.call_tool(name, arguments)
+                    except TimeoutError:
+                        raise McpToolError(
+                            f"MCP tool {name!r} did not answer within {timeout:g} s"
+                        ) from None
+                    except Exception as exc:  # a lost server, a protocol error: this call fails
+                        raise McpToolError(
+                            f"MCP tool {name!r} failed: {type(exc).__name__}: {exc}"
+                        ) from exc
+                    text = _result_text(result)
+                    if result.is_error:
+                        raise McpToolError(f"MCP tool {name!r} reported an error: {text}")
+                    return text
+
+                return call
+
+            tools = [
+                SchemaTool(
+                    prefix + name,
+                    dict(tool.input_schema or {"type": "object"}),
+                    make(name),
+                    description=tool.description or "",
+                    is_async=True,
+                )
+                for name, tool in by_name.items()
+            ]
+            yield tools
+    except BaseExceptionGroup as group:
+        errors = _leaves(group)
+        if len(errors) == 1:
+            raise errors[0] from errors[0].__cause__
+        raise
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    """The exceptions in a (nested) group, without the cancellations that came with
+    the one that mattered."""
+    cancelled = anyio.get_cancelled_exc_class()
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            out.extend(_leaves(exc))
+        elif not isinstance(exc, cancelled):
+            out.append(exc)
+    return out

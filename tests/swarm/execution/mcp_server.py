@@ -1,0 +1,53 @@
+"""A real MCP server written with the official SDK, for tests/swarm/execution/test_mcp.py.
+
+python mcp_server.py                     # stdio
+python mcp_server.py http PORT           # streamable HTTP at /mcp
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from mcp.server.mcpserver import MCPServer
+
+app = MCPServer("test-tools")
+
+
+@app.tool()
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+@app.tool()
+def shout(text: str, times: int = 1) -> str:
+    """Upper-case a text, repeated."""
+    return " ".join([text.upper()] * times)
+
+
+@app.tool()
+def fail(reason: str) -> str:
+    """Always raises."""
+    raise RuntimeError(f"failed on purpose: {reason}")
+
+
+@app.tool()
+def slow(seconds: float) -> str:
+    """Sleeps, then answers."""
+    time.sleep(seconds)
+    return "awake"
+
+
+@app.tool()
+def die() -> str:
+    """The server process exits in the middle of this call."""
+    os._exit(3)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "http":
+        app.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
+    else:
+        app.run()

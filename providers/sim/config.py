@@ -68,6 +68,9 @@ class ModelProfile(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         tool_call_probability: Chance that the model calls a tool when tools are
             offered, the last message is not a tool result and ``tool_choice``
             does not force it.
+        tool_rounds: Tool rounds before the model answers: with 3, it calls tools,
+            reads the results, calls again twice more, then answers (a four-turn
+            tool loop). 1 (the default): it answers once it has tool results.
         tool_args_chunk: Characters of tool-call arguments per streamed delta
             (each delta is one output token for pacing and usage).
         cache_min_tokens: Shortest prefix (in tokens) the prompt cache stores.
@@ -84,6 +87,7 @@ class ModelProfile(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     context_window: int = 1_000_000
     tool_calls: int = 1
     tool_call_probability: float = 1.0
+    tool_rounds: int = 1
     tool_args_chunk: int = 12
     cache_min_tokens: int = 1024
     cache_ttl: float = 300.0
@@ -101,6 +105,8 @@ class ModelProfile(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise ValueError("ModelProfile: tool_calls must be >= 1")
         if not 0.0 <= self.tool_call_probability <= 1.0:
             raise ValueError("ModelProfile: tool_call_probability must be within 0..1")
+        if self.tool_rounds < 1:
+            raise ValueError("ModelProfile: tool_rounds must be >= 1")
         if self.tool_args_chunk < 1:
             raise ValueError("ModelProfile: tool_args_chunk must be >= 1")
 

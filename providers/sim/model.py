@@ -85,6 +85,23 @@ class SimPrompt:
         return self._chars
 
     @property
+    def tool_rounds(self) -> int:
+        """Tool rounds the conversation holds: runs of tool-result blocks (every
+        family's decoder marks them ``tool:`` or ``<role>:result:``). The tool
+        definitions come first, also as ``tool:``; they are skipped."""
+        rounds, inside, conversation = 0, False, False
+        for text, _ in self.segments:
+            role, _, rest = text.partition(":")
+            if not conversation and role == "tool":
+                continue  # a definition (a conversation never opens with results)
+            conversation = True
+            is_result = role == "tool" or rest.startswith("result:")
+            if is_result and not inside:
+                rounds += 1
+            inside = is_result
+        return rounds
+
+    @property
     def input_tokens(self) -> int:
         return estimate_tokens(self.chars)
 
@@ -171,7 +188,11 @@ def plan_turn(prompt: SimPrompt, profile: ModelProfile, corpus: Corpus, seed: in
     wants_tool = (
         prompt.tools
         and prompt.tool_choice != "none"
-        and not prompt.tool_results
+        and (
+            not prompt.tool_results
+            if profile.tool_rounds == 1
+            else prompt.tool_rounds < profile.tool_rounds
+        )
         and (
             prompt.tool_choice in ("required", "tool")
             or rng.random() < profile.tool_call_probability

@@ -426,27 +426,7 @@ class Tool:
                 is written to be shown to the model so it can correct its call.
         """
         tool = self.spec.name
-        text = raw.decode("utf-8", "replace") if isinstance(raw, (bytes, bytearray)) else raw
-        if not text.strip():
-            value: Any = {}
-        else:
-            try:
-                value = _json_decode(text)
-            except msgspec.DecodeError as exc:
-                raise ToolArgumentsError(
-                    f"tool {tool!r}: the arguments are not valid JSON ({exc}); send one "
-                    "JSON object with the parameters as keys",
-                    tool=tool,
-                ) from exc
-        if not isinstance(value, dict):
-            kind = "array" if isinstance(value, list) else type(value).__name__
-            raise ToolArgumentsError(
-                f"tool {tool!r}: the arguments must be a JSON object, got {kind}; send "
-                "one object with the parameters as keys",
-                tool=tool,
-                path="$",
-            )
-        value = drop_null_optionals(value, self._schema)
+        value = drop_null_optionals(_arguments_object(tool, raw), self._schema)
         known = self._names
         for key in value:
             if key not in known:
@@ -483,6 +463,34 @@ class Tool:
             path = base
             what = f"invalid value at {path}: {text[0].lower() + text[1:] if text else text}"
         return ToolArgumentsError(f"tool {tool!r}: {what}", tool=tool, path=path)
+
+
+def _arguments_object(tool: str, raw: str | bytes) -> dict[str, Any]:
+    """The arguments a model sent, as one JSON object (empty text: no arguments).
+
+    Raises:
+        ToolArgumentsError: not JSON, or JSON that is not an object.
+    """
+    text = raw.decode("utf-8", "replace") if isinstance(raw, (bytes, bytearray)) else raw
+    if not text.strip():
+        return {}
+    try:
+        value = _json_decode(text)
+    except msgspec.DecodeError as exc:
+        raise ToolArgumentsError(
+            f"tool {tool!r}: the arguments are not valid JSON ({exc}); send one "
+            "JSON object with the parameters as keys",
+            tool=tool,
+        ) from exc
+    if not isinstance(value, dict):
+        kind = "array" if isinstance(value, list) else type(value).__name__
+        raise ToolArgumentsError(
+            f"tool {tool!r}: the arguments must be a JSON object, got {kind}; send "
+            "one object with the parameters as keys",
+            tool=tool,
+            path="$",
+        )
+    return value
 
 
 class SchemaTool(Tool):
@@ -543,23 +551,7 @@ class SchemaTool(Tool):
                 message gives the path and the rule, for the model to read).
         """
         tool = self.spec.name
-        text = raw.decode("utf-8", "replace") if isinstance(raw, (bytes, bytearray)) else raw
-        try:
-            value: Any = _json_decode(text) if text.strip() else {}
-        except msgspec.DecodeError as exc:
-            raise ToolArgumentsError(
-                f"tool {tool!r}: the arguments are not valid JSON ({exc}); send one "
-                "JSON object with the parameters as keys",
-                tool=tool,
-            ) from exc
-        if not isinstance(value, dict):
-            kind = "array" if isinstance(value, list) else type(value).__name__
-            raise ToolArgumentsError(
-                f"tool {tool!r}: the arguments must be a JSON object, got {kind}",
-                tool=tool,
-                path="$",
-            )
-        value = drop_null_optionals(value, self._schema)
+        value = drop_null_optionals(_arguments_object(tool, raw), self._schema)
         errors = sorted(self._validator.iter_errors(value), key=lambda e: list(e.path))
         if errors:
             paths = [

@@ -552,7 +552,8 @@ class SchemaTool(Tool):
         """
         tool = self.spec.name
         value = drop_null_optionals(_arguments_object(tool, raw), self._schema)
-        errors = sorted(self._validator.iter_errors(value), key=lambda e: list(e.path))
+        # str keys: a path mixes property names and array indices.
+        errors = sorted(self._validator.iter_errors(value), key=lambda e: [str(p) for p in e.path])
         if errors:
             paths = [
                 "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e.path)

@@ -33,7 +33,7 @@ import itertools
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Literal, cast
+from typing import TYPE_CHECKING, Literal, cast
 
 import anyio
 import msgspec
@@ -65,6 +65,9 @@ from .supervisor import (
     open_supervisor,
 )
 from .tokens import estimate_input_tokens, estimate_output_tokens
+
+if TYPE_CHECKING:
+    from providers.sim import SimConfig
 
 __all__ = ["Engine", "EngineStatistics", "MapResult", "open_engine"]
 
@@ -715,6 +718,7 @@ async def open_engine(
     config: EngineConfig | None = None,
     *,
     env: Mapping[str, str] | None = None,
+    simulator: SimConfig | None = None,
 ) -> AsyncIterator[Engine]:
     """Start an engine for the ``async with`` block; close it at the end.
 
@@ -722,6 +726,10 @@ async def open_engine(
     simulator starts in process and every route goes to it (the provider ``sim``
     speaks OpenAI Chat Completions; ``sim-anthropic``, ``sim-gemini`` and
     ``sim-responses`` speak the other families).
+
+    ``simulator`` configures that embedded simulator (model profiles: pacing,
+    tool rounds; rate limits; faults); it is ignored when the simulator does not
+    run.
 
     On exit, calls in flight get ``config.shutdown_timeout`` seconds to finish, then
     everything left is cancelled (each such call ends ``Cancelled``).
@@ -735,7 +743,7 @@ async def open_engine(
         if config.uses_simulator:
             from providers.sim import SimConfig, open_simulator
 
-            sim = await stack.enter_async_context(open_simulator(SimConfig()))
+            sim = await stack.enter_async_context(open_simulator(simulator or SimConfig()))
             config = _simulator_config(
                 config, {family: sim.base_url_for(family) for family in SIM_PROVIDERS.values()}
             )

@@ -110,7 +110,9 @@ LATENCY_ALPHA = 0.2
 
 class ProviderStatistics(msgspec.Struct, kw_only=True, frozen=True):
     """One provider actor's live counts: calls running (a task each), attempts
-    connecting or sending their request (at most ``max_connecting``), and totals."""
+    connecting or sending their request (at most ``max_connecting``), totals, the
+    smoothed time to first token by model, and each model's circuit breaker state
+    (``closed``, ``open`` or ``half_open``; models not called yet are absent)."""
 
     name: str
     family: str
@@ -122,6 +124,7 @@ class ProviderStatistics(msgspec.Struct, kw_only=True, frozen=True):
     completed: int
     failed: int
     ttft: dict[str, float]
+    breakers: dict[str, str] = {}
 
 
 def _fallback_eligible(exc: Exception) -> bool:
@@ -220,6 +223,7 @@ class ProviderActor:
             completed=self._completed,
             failed=self._failed,
             ttft=dict(self._latency),
+            breakers={model: b.state.value for model, b in self._breakers.items()},
         )
 
     async def run(

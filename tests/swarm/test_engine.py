@@ -108,6 +108,14 @@ async def test_embedded_default_streams_from_the_simulator() -> None:
     assert events[-1].response.usage.output_tokens > 0
 
 
+async def test_the_embedded_simulator_takes_a_config() -> None:
+    profile = ModelProfile(output_tokens=3, tokens_per_second=0)
+    sim = SimConfig(models={"tiny": profile})
+    async with open_engine(env={}, simulator=sim) as engine:
+        response = await engine.complete(ask(model="tiny", max_tokens=50))
+    assert response.usage.output_tokens == 3
+
+
 async def test_stream_then_completed_and_ledger_record() -> None:
     async with engine_on_sim() as (engine, _):
         async with engine.stream(ask(), tenant="t1", agent="a1") as call:
@@ -512,9 +520,11 @@ async def test_an_open_breaker_sends_calls_to_the_fallback() -> None:
         for _ in range(8):
             await engine.complete(ask(model="smart"))
         by_model = sim.stats.snapshot()["by_model"]  # type: ignore[attr-defined]
+        breakers = engine.statistics().providers["sim"].breakers
     # Three failures opened the breaker of sim/fast; later calls skipped it.
     assert by_model["fast"] == 3
     assert by_model["backup"] == 8
+    assert breakers == {"fast": "open", "backup": "closed"}
 
 
 async def test_local_rate_limits_wait_instead_of_drawing_429s() -> None:

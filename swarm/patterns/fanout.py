@@ -12,6 +12,10 @@ the reorder buffer never holds more than ``concurrency`` results (a slow head of
 line slows the map down rather than growing memory). Every input gets exactly one
 result: its reply, or the error that stopped it (``item.error``); one bad input
 never stops the others. Leaving the block early withdraws what is still running.
+
+``agent`` may also be a pool: a list of agent names (identical workers, say, or the
+same role on several providers). Input ``i`` goes to ``agent[i % len(agent)]``, so
+the work spreads evenly and a rerun sends each input to the same member.
 """
 
 from __future__ import annotations
@@ -67,20 +71,33 @@ def _default_prompt(value: object) -> str | Sequence[Message]:
     )
 
 
-def _check(swarm: Swarm, agent: str, concurrency: int, order: str) -> None:
+def agent_pool(swarm: Swarm, agent: str | Sequence[str], pattern: str) -> list[str]:
+    """The agent names ``agent`` stands for (one name or a pool), each checked."""
     if not isinstance(swarm, Swarm):
-        raise TypeError(f"the map pattern runs on a Swarm (from open_swarm()), got {swarm!r}")
+        raise TypeError(f"the {pattern} pattern runs on a Swarm (from open_swarm()), got {swarm!r}")
+    pool = [agent] if isinstance(agent, str) else list(agent)
+    if not pool or not all(isinstance(name, str) for name in pool):
+        raise ValueError(
+            f"the {pattern} pattern needs an agent name or a non-empty list of them, got {agent!r}"
+        )
+    for name in pool:
+        swarm._lookup(name)  # UnknownAgent, naming the agents there are
+    return pool
+
+
+def _check(swarm: Swarm, agent: str | Sequence[str], concurrency: int, order: str) -> list[str]:
+    pool = agent_pool(swarm, agent, "map")
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValueError(f"concurrency must be an int >= 1, got {concurrency!r}")
     if order not in ("completion", "input"):
         raise ValueError(f"order must be 'completion' or 'input', got {order!r}")
-    swarm._lookup(agent)  # UnknownAgent, naming the agents there are
+    return pool
 
 
 @asynccontextmanager
 async def open_map(
     swarm: Swarm,
-    agent: str,
+    agent: str | Sequence[str],
     inputs: Iterable[T],
     *,
     concurrency: int = 16,
@@ -92,6 +109,8 @@ async def open_map(
     iterate over the results (see the module docstring).
 
     Args:
+        agent: The agent's name, or a pool of names (input ``i`` goes to
+            ``agent[i % len(agent)]``).
         inputs: Any iterable, consumed lazily (a generator of a million inputs is
             fine: only ``concurrency`` are in hand at a time).
         order: ``"completion"`` (as they finish) or ``"input"``.
@@ -102,9 +121,10 @@ async def open_map(
 
     Raises:
         UnknownAgent: no agent of that name (before anything is sent).
-        ValueError: ``concurrency`` or ``order`` is out of its domain.
+        ValueError: ``concurrency`` or ``order`` is out of its domain, or the pool
+            is empty.
     """
-    _check(swarm, agent, concurrency, order)
+    pool = _check(swarm, agent, concurrency, order)
     make = prompt or _default_prompt
     slots = anyio.Semaphore(concurrency)
     # Results in flight plus the ones waiting to be handed out fit in `concurrency`.
@@ -113,7 +133,7 @@ async def open_map(
     async def one(index: int, value: T) -> None:
         try:
             content = make(value)
-            reply = await swarm.ask(agent, content, timeout=timeout)
+            reply = await swarm.ask(pool[index % len(pool)], content, timeout=timeout)
             item = MapItem(index, value, reply=reply)
         except Exception as exc:  # this input's outcome; the others go on
             item = MapItem(index, value, error=exc)
@@ -174,7 +194,7 @@ class _Results(Generic[T]):
 
 async def map_agent(
     swarm: Swarm,
-    agent: str,
+    agent: str | Sequence[str],
     inputs: Iterable[T],
     *,
     concurrency: int = 16,

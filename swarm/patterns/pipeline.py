@@ -15,6 +15,9 @@ pile up in memory (back-pressure all the way to the input iterator, which is rea
 lazily). Results come in completion order, each with its input's ``index``. An
 input that fails at a stage comes out at once with the error and that stage's
 index; the rest flow on. Leaving the block early cancels the pipeline.
+
+A stage's ``agent`` may be a pool (a list of names): input ``i`` goes to
+``agent[i % len(agent)]`` at that stage.
 """
 
 from __future__ import annotations
@@ -30,24 +33,27 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from providers.messages import Message
 
 from ..agents.runtime import Reply, Swarm
-from .fanout import _default_prompt
+from .fanout import _default_prompt, agent_pool
 
 __all__ = ["PipelineItem", "Stage", "open_pipeline", "run_pipeline"]
 
 
 @dataclass(frozen=True, slots=True)
 class Stage:
-    """One stage: the agent that does it, how many messages it takes at once, and
-    how the previous stage's answer (the input, for the first stage) becomes its
-    message."""
+    """One stage: the agent that does it (or a pool of agents: a tuple of names),
+    how many messages it takes at once, and how the previous stage's answer (the
+    input, for the first stage) becomes its message."""
 
-    agent: str
+    agent: str | tuple[str, ...]
     workers: int = 1
     prompt: Callable[[Any], str | Sequence[Message]] | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.agent, str):
-            raise TypeError(f"Stage.agent is an agent's name, got {self.agent!r}")
+        names = (self.agent,) if isinstance(self.agent, str) else self.agent
+        if not isinstance(names, tuple) or not names or not all(isinstance(n, str) for n in names):
+            raise TypeError(
+                f"Stage.agent is an agent's name or a non-empty tuple of names, got {self.agent!r}"
+            )
         w = self.workers
         if isinstance(w, bool) or not isinstance(w, int) or w < 1:
             raise ValueError(f"Stage({self.agent!r}): workers must be an int >= 1, got {w!r}")
@@ -83,15 +89,14 @@ class _Work:
     replies: list[Reply]
 
 
-def _stages(swarm: Swarm, stages: Sequence[str | Stage]) -> list[Stage]:
+def _stages(swarm: Swarm, stages: Sequence[str | Stage]) -> list[tuple[Stage, list[str]]]:
+    """Each stage with its pool of agent names (checked before anything is sent)."""
     if not isinstance(swarm, Swarm):
         raise TypeError(f"the pipeline pattern runs on a Swarm (from open_swarm()), got {swarm!r}")
     if isinstance(stages, str) or not stages:
         raise ValueError("a pipeline needs a non-empty list of stages (agent names or Stage)")
     out = [s if isinstance(s, Stage) else Stage(s) for s in stages]
-    for stage in out:
-        swarm._lookup(stage.agent)  # UnknownAgent before anything is sent
-    return out
+    return [(stage, agent_pool(swarm, stage.agent, "pipeline")) for stage in out]
 
 
 @asynccontextmanager
@@ -132,14 +137,15 @@ async def open_pipeline(
         forward: MemoryObjectSendStream[_Work] | None,
         out: MemoryObjectSendStream[PipelineItem],
     ) -> None:
-        stage = plan[k]
+        stage, pool = plan[k]
         async with receive, out:
             try:
                 async for item in receive:
                     value = item.input if k == 0 else item.replies[-1].text
                     try:
                         content = (stage.prompt or _default_prompt)(value)
-                        reply = await swarm.ask(stage.agent, content, timeout=timeout)
+                        target = pool[item.index % len(pool)]
+                        reply = await swarm.ask(target, content, timeout=timeout)
                     except Exception as exc:  # this input stops here; the rest flow on
                         failed = PipelineItem(item.index, item.input, item.replies, exc, k)
                         await out.send(failed)
@@ -155,7 +161,7 @@ async def open_pipeline(
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(feed, queues[0][0])
-        for k, stage in enumerate(plan):
+        for k, (stage, _) in enumerate(plan):
             receive = queues[k][1]
             forward = queues[k + 1][0] if k + 1 < len(plan) else None
             for _ in range(stage.workers):

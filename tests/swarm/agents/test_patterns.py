@@ -159,7 +159,21 @@ async def test_map_refuses_bad_settings_before_sending_anything() -> None:
             await map_agent(crew, "worker", ["x"], concurrency=0)
         with pytest.raises(ValueError, match="order must be"):
             await map_agent(crew, "worker", ["x"], order="random")  # type: ignore[arg-type]
+        with pytest.raises(UnknownAgent, match="no agent named 'nope'"):
+            await map_agent(crew, ["worker", "nope"], ["x"])
+        with pytest.raises(ValueError, match="non-empty list"):
+            await map_agent(crew, [], ["x"])
         assert crew.report().agents["worker"].messages == 0
+
+
+async def test_map_over_a_pool_spreads_inputs_evenly_in_input_order() -> None:
+    log: list[str] = []
+    pool = [stage_agent(f"w{k}", log) for k in range(3)]
+    async with swarm_of(*pool) as crew:
+        items = await map_agent(crew, ["w0", "w1", "w2"], [f"x{i}" for i in range(9)])
+        report = crew.report()
+    assert [item.text for item in items] == [f"x{i}>w{i % 3}" for i in range(9)]
+    assert [report.agents[f"w{k}"].replies for k in range(3)] == [3, 3, 3]
 
 
 # -- pipeline ---------------------------------------------------------------------------
@@ -236,6 +250,18 @@ async def test_a_pipeline_refuses_bad_stages() -> None:
             await run_pipeline(crew, ["a"], ["x"], buffer=0)
     with pytest.raises(ValueError, match="workers must be"):
         Stage("a", workers=0)
+    with pytest.raises(TypeError, match="non-empty tuple of names"):
+        Stage(())
+
+
+async def test_a_pipeline_stage_can_be_a_pool() -> None:
+    log: list[str] = []
+    agents = [stage_agent(n, log) for n in ("a", "b0", "b1")]
+    async with swarm_of(*agents) as crew:
+        items = await run_pipeline(crew, ["a", Stage(("b0", "b1"), workers=2)], ["x", "y", "z"])
+        with pytest.raises(UnknownAgent, match="'b9'"):
+            await run_pipeline(crew, [Stage(("b0", "b9"))], ["x"])
+    assert sorted(item.text for item in items) == ["x>a>b0", "y>a>b1", "z>a>b0"]
 
 
 # -- consensus --------------------------------------------------------------------------

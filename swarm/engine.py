@@ -53,7 +53,7 @@ from .pipe import PipeReceiver, PipeSender, current_backend, open_pipe
 from .pricing import PriceTable
 from .provider_actor import ProviderActor, ProviderStatistics
 from .rate_actor import ADMIT_WINDOW, RateLimitActor
-from .ratelimit import RateLimiterStatistics
+from .ratelimit import RateLimitConfig, RateLimiterStatistics
 from .routing import Deployment, Router
 from .scheduler import QueueFull, SchedulerCore
 from .supervisor import (
@@ -703,9 +703,16 @@ class Engine:
             gate.close()
 
 
-def _simulator_config(config: EngineConfig, base_urls: Mapping[str, str]) -> EngineConfig:
+def _simulator_config(
+    config: EngineConfig, base_urls: Mapping[str, str], *, limited: bool
+) -> EngineConfig:
+    # A simulator that enforces rate limits gets the adaptive limiter, which keeps to
+    # the limits its response headers report, as a real provider's account would.
+    limits = RateLimitConfig() if limited else None
     providers = {
-        name: ProviderConfig(family=family, base_url=base_urls[family], api_key=SIM_KEY)
+        name: ProviderConfig(
+            family=family, base_url=base_urls[family], api_key=SIM_KEY, rate_limit=limits
+        )
         for name, family in SIM_PROVIDERS.items()
     }
     return msgspec.structs.replace(
@@ -729,7 +736,8 @@ async def open_engine(
 
     ``simulator`` configures that embedded simulator (model profiles: pacing,
     tool rounds; rate limits; faults); it is ignored when the simulator does not
-    run.
+    run. When it sets rate limits, the simulator's providers keep to the limits
+    its response headers report (``RateLimitConfig()``).
 
     On exit, calls in flight get ``config.shutdown_timeout`` seconds to finish, then
     everything left is cancelled (each such call ends ``Cancelled``).
@@ -741,11 +749,16 @@ async def open_engine(
     config = (config or EngineConfig()).with_environment(env)
     async with AsyncExitStack() as stack:
         if config.uses_simulator:
+            from providers.sim import RateLimit as SimRateLimit
             from providers.sim import SimConfig, open_simulator
 
-            sim = await stack.enter_async_context(open_simulator(simulator or SimConfig()))
+            sim_config = simulator or SimConfig()
+            sim = await stack.enter_async_context(open_simulator(sim_config))
+            limited = sim_config.rate_limit != SimRateLimit() or bool(sim_config.key_rate_limits)
             config = _simulator_config(
-                config, {family: sim.base_url_for(family) for family in SIM_PROVIDERS.values()}
+                config,
+                {family: sim.base_url_for(family) for family in SIM_PROVIDERS.values()},
+                limited=limited,
             )
         if not config.providers:
             raise ConfigError("no provider is configured")

@@ -116,6 +116,19 @@ async def test_the_embedded_simulator_takes_a_config() -> None:
     assert response.usage.output_tokens == 3
 
 
+async def test_a_rate_limited_embedded_simulator_is_kept_to_by_its_headers() -> None:
+    sim = SimConfig(models={"tiny": FAST}, rate_limit=SimRateLimit(rpm=600))
+    async with open_engine(env={}, simulator=sim) as engine:
+        for _ in range(3):
+            await engine.complete(ask(model="tiny", max_tokens=5))
+        limits = await engine.rate_limit_statistics()
+    assert limits["sim"]["tiny"].requests_ceiling == 600
+    assert limits["sim"]["tiny"].grants == 3
+    async with open_engine(env={}, simulator=SimConfig()) as engine:
+        await engine.complete(ask(model="tiny", max_tokens=5))
+        assert await engine.rate_limit_statistics() == {}
+
+
 async def test_stream_then_completed_and_ledger_record() -> None:
     async with engine_on_sim() as (engine, _):
         async with engine.stream(ask(), tenant="t1", agent="a1") as call:

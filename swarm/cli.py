@@ -65,14 +65,14 @@ def _cmd_sim(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from .config import ConfigError
-    from .run import main as run_main
+    from .run.command import UsageError, run_command
 
-    if args.calls < 1 or args.concurrency < 1:
-        print("swarm run: --calls and --concurrency must be at least 1", file=sys.stderr)
-        return EXIT_USAGE
     try:
-        return run_main(args)
-    except ConfigError as exc:
+        return run_command(args)
+    except UsageError as exc:
+        print(f"swarm run: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as exc:  # SpecError too: a file that cannot be used
         print(f"swarm run: {exc}", file=sys.stderr)
         return EXIT_INPUT
 
@@ -108,22 +108,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser(
         "run",
-        help="run a workload through the engine (default: on the built-in simulator)",
+        help="run a swarm: a spec file, or the built-in demo on the simulator",
         description=(
-            "Run many concurrent streaming calls through the engine and print a summary. "
-            "Without --config it runs on the built-in simulator (no key, no network), "
-            "even when API keys are set: a demo never spends money by accident."
+            "Run a swarm described by a SPEC file (agents, routes, inputs, pattern, "
+            "budget), or without one the demo swarm on the built-in simulator (no key, no "
+            "network; hundreds of agents with tool calls), with a live display on stderr, "
+            "a summary table on stdout and --json for the full report. --calls N runs "
+            "plain streaming calls instead. Exit 0 when every input was answered, 1 when "
+            "some failed or the budget ran out, 2 for bad flags, 3 for a file that cannot "
+            "be used."
         ),
     )
-    run.add_argument("--calls", type=int, default=300, help="how many calls (default 300)")
-    run.add_argument(
-        "--concurrency", type=int, default=100, help="calls in flight at once (default 100)"
-    )
-    run.add_argument("--model", default="gpt-4o-mini", help="route or model (default gpt-4o-mini)")
-    run.add_argument("--max-tokens", type=int, default=64, help="cap on output tokens per call")
-    run.add_argument("--config", default=None, help="an engine config (TOML): real providers")
-    run.add_argument("--json", default=None, metavar="FILE", help="write the run report here")
-    run.add_argument("--quiet", action="store_true", help="no live progress line")
+    from .run.command import add_arguments as add_run_arguments
+
+    add_run_arguments(run)
     run.set_defaults(handler=_cmd_run)
 
     from providers.sim.cli import add_arguments as add_sim_arguments

@@ -1,4 +1,5 @@
-"""``swarm run`` and ``swarm sim`` from the command line."""
+"""``swarm run --calls`` (plain calls) and the commands' help, from the command
+line. The swarm side of ``swarm run`` (the demo, specs): test_cli_run_swarm.py."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def test_run_refuses_bad_numbers(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_run_with_a_missing_config_says_so(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run", "--config", "/no/such/engine.toml"]) == EXIT_INPUT
+    assert main(["run", "--calls", "1", "--config", "/no/such/engine.toml"]) == EXIT_INPUT
     assert "cannot read config /no/such/engine.toml" in capsys.readouterr().err
 
 
@@ -44,7 +45,7 @@ def test_run_with_an_unknown_setting_names_it(
 ) -> None:
     config = tmp_path / "engine.toml"
     config.write_text('default_provider = "x"\nmax_paralelism = 3\n')
-    assert main(["run", "--config", str(config)]) == EXIT_INPUT
+    assert main(["run", "--calls", "1", "--config", str(config)]) == EXIT_INPUT
     assert "max_paralelism" in capsys.readouterr().err
 
 

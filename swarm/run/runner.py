@@ -1,0 +1,258 @@
+"""Run a :class:`~swarm.run.spec.SwarmSpec`: start the engine (the embedded
+simulator unless providers are configured), the agents, the pattern over the
+inputs, the live display; gather every input's outcome into the report.
+
+Every input gets exactly one outcome; an input that fails (an agent's error, a
+timeout, the budget) is recorded with its error and the others go on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import anyio
+import msgspec
+
+from ..agents.runtime import Swarm, open_swarm
+from ..config import EngineConfig
+from ..engine import Engine, open_engine
+from ..patterns import Stage, consensus, open_map, open_pipeline
+from .display import LiveDisplay, Progress, Snapshot
+from .report import InputOutcome, SwarmRunReport, summarize
+from .spec import (
+    ConsensusPattern,
+    MapPattern,
+    PipelinePattern,
+    SwarmSpec,
+    build_agents,
+    load_inputs,
+    pools,
+)
+
+__all__ = ["engine_config", "run_spec"]
+
+_PATTERN_NAMES = {MapPattern: "map", PipelinePattern: "pipeline", ConsensusPattern: "consensus"}
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _template(template: str) -> Any:
+    return lambda value: template.format(input=value)
+
+
+def engine_config(spec: SwarmSpec, override: EngineConfig | None) -> EngineConfig:
+    """The spec's engine settings (or ``override``, from ``--config``), with the
+    spec's routes added."""
+    base = override or spec.engine
+    if not spec.routes:
+        return base
+    return msgspec.structs.replace(base, routes={**base.routes, **spec.routes})
+
+
+Emit = Callable[[InputOutcome], None]
+
+
+async def _run_pattern(
+    spec: SwarmSpec, crew: Swarm, inputs: list[str], progress: Progress, emit: Emit
+) -> None:
+    """Run the spec's pattern over ``inputs``, each outcome to ``emit`` as it comes
+    (a callback rather than an async generator: a generator suspended inside the
+    patterns' task groups would break structured cancellation)."""
+    by_name = pools(spec)
+    pattern = spec.pattern
+    if isinstance(pattern, MapPattern):
+        async with open_map(
+            crew,
+            by_name[pattern.agent],
+            inputs,
+            concurrency=spec.concurrency,
+            timeout=spec.timeout,
+            prompt=_template(pattern.template),
+        ) as results:
+            async for item in results:
+                progress.done(item.error)
+                if item.reply is not None:
+                    emit(
+                        InputOutcome(
+                            index=item.index,
+                            input=item.input,
+                            ok=True,
+                            text=item.reply.text,
+                            agents=item.reply.path,
+                        )
+                    )
+                else:
+                    assert item.error is not None
+                    emit(
+                        InputOutcome(
+                            index=item.index,
+                            input=item.input,
+                            ok=False,
+                            error=_describe(item.error),
+                        )
+                    )
+    elif isinstance(pattern, PipelinePattern):
+        stages = [
+            Stage(tuple(by_name[s.agent]), workers=s.workers, prompt=_template(s.template))
+            for s in pattern.stages
+        ]
+        async with open_pipeline(
+            crew, stages, inputs, buffer=pattern.buffer, timeout=spec.timeout
+        ) as items:
+            async for p in items:
+                progress.done(p.error)
+                answered = [r.agent for r in p.replies]
+                if p.error is None:
+                    emit(
+                        InputOutcome(
+                            index=p.index,
+                            input=p.input,
+                            ok=True,
+                            text=p.replies[-1].text,
+                            agents=answered,
+                        )
+                    )
+                else:
+                    emit(
+                        InputOutcome(
+                            index=p.index,
+                            input=p.input,
+                            ok=False,
+                            error=_describe(p.error),
+                            agents=answered,
+                            detail={"stage": p.stage},
+                        )
+                    )
+    else:
+        await _consensus(spec, pattern, crew, inputs, progress, emit)
+
+
+async def _consensus(
+    spec: SwarmSpec,
+    pattern: ConsensusPattern,
+    crew: Swarm,
+    inputs: list[str],
+    progress: Progress,
+    emit: Emit,
+) -> None:
+    """Each input to a consensus of the voters, ``spec.concurrency`` at once."""
+    by_name = pools(spec)
+    voters = [name for agent in pattern.agents for name in by_name[agent]]
+    make = _template(pattern.template)
+    slots = anyio.Semaphore(spec.concurrency)
+
+    async def one(index: int, value: str) -> None:
+        try:
+            result = await consensus(
+                crew,
+                voters,
+                make(value),
+                method=pattern.method,
+                judge=pattern.judge,
+                quorum=pattern.quorum,
+                timeout=spec.timeout,
+            )
+            progress.done(None)
+            outcome = InputOutcome(
+                index=index,
+                input=value,
+                ok=True,
+                text=result.answer,
+                agents=sorted(result.replies),
+                detail={
+                    "votes": result.votes,
+                    "agreement": result.agreement,
+                    "tie": result.tie,
+                    "failed_voters": sorted(result.errors),
+                },
+            )
+        except Exception as exc:  # NoConsensus too: this input's outcome; the others go on
+            progress.done(exc)
+            outcome = InputOutcome(index=index, input=value, ok=False, error=_describe(exc))
+        finally:
+            slots.release()
+        emit(outcome)
+
+    async with anyio.create_task_group() as tg:
+        for index, value in enumerate(inputs):
+            await slots.acquire()
+            tg.start_soon(one, index, value)
+
+
+async def _snapshot(
+    spec: SwarmSpec, engine: Engine, crew: Swarm, progress: Progress, started: float, agents: int
+) -> Snapshot:
+    stats = engine.statistics()
+    elapsed = time.monotonic() - started
+    report = crew.report()
+    return Snapshot(
+        title=f"swarm run: {spec.name}",
+        elapsed=elapsed,
+        inputs_total=progress.total,
+        inputs_answered=progress.answered,
+        inputs_failed=progress.failed,
+        input_errors=dict(progress.errors),
+        agents=agents,
+        agents_busy=sum(1 for a in report.agents.values() if a.busy),
+        engine=stats,
+        rate_limits=await engine.rate_limit_statistics(),
+        tokens_per_second=stats.ledger.output_tokens / max(elapsed, 1e-9),
+    )
+
+
+async def run_spec(
+    spec: SwarmSpec,
+    *,
+    base: Path,
+    config: EngineConfig | None = None,
+    progress_out: IO[str] | None = None,
+    source: str = "spec",
+) -> SwarmRunReport:
+    """Run ``spec`` to the end and return its report (see the module docstring).
+
+    Args:
+        base: Where the spec's relative paths and tool modules are found.
+        config: Engine settings in place of the spec's ``[engine]`` (``--config``).
+        progress_out: Where the live display goes (None: no display).
+    """
+    agents = build_agents(spec, base, source)
+    inputs = load_inputs(spec, base)
+    progress = Progress(len(inputs))
+    outcomes: list[InputOutcome] = []
+    async with open_engine(engine_config(spec, config), simulator=spec.simulator) as engine:
+        started = time.monotonic()
+        async with open_swarm(engine, agents, budget=spec.budget) as crew:
+            async with anyio.create_task_group() as tg:
+                if progress_out is not None:
+                    display = LiveDisplay(
+                        progress_out,
+                        lambda: _snapshot(spec, engine, crew, progress, started, len(agents)),
+                    )
+                    tg.start_soon(display.run)
+                await _run_pattern(spec, crew, inputs, progress, outcomes.append)
+                tg.cancel_scope.cancel()
+            swarm_report = crew.report()
+        wall = time.monotonic() - started
+        engine_stats = engine.statistics()
+        rate_limits = await engine.rate_limit_statistics()
+        records = engine.ledger.records()
+    outcomes.sort(key=lambda o: o.index)
+    return SwarmRunReport(
+        spec=spec.name,
+        pattern=_PATTERN_NAMES[type(spec.pattern)],
+        agents=len(agents),
+        inputs=len(inputs),
+        answered=progress.answered,
+        failed=progress.failed,
+        summary=summarize(records, wall),
+        swarm=swarm_report,
+        providers=engine_stats.providers,
+        rate_limits=rate_limits,
+        outcomes=outcomes,
+        calls=records,
+    )

@@ -270,7 +270,9 @@ class EngineConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fie
                 raise ConfigError(f"route {alias!r} has the name of a provider; rename one")
             for target in route.targets:
                 provider = target.split("/", 1)[0]
-                if provider not in self.providers:
+                # The embedded simulator's providers (sim, sim-anthropic...) are filled
+                # in when it starts, and the routes checked against them then.
+                if provider not in self.providers and not self.uses_simulator:
                     raise ConfigError(
                         f"route {alias!r}: target {target!r} names provider {provider!r}, "
                         f"which is not configured"

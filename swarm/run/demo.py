@@ -76,6 +76,7 @@ def demo_spec(agents: int = DEMO_AGENTS, inputs: int = DEMO_INPUTS) -> SwarmSpec
                 replicas=researchers,
                 max_tokens=96,
                 max_turns=6,
+                concurrency=2,
             ),
             AgentSpec(
                 name="reviewer",
@@ -88,6 +89,7 @@ def demo_spec(agents: int = DEMO_AGENTS, inputs: int = DEMO_INPUTS) -> SwarmSpec
                 replicas=reviewers,
                 max_tokens=96,
                 max_turns=6,
+                concurrency=2,
             ),
             AgentSpec(
                 name="editor",
@@ -100,16 +102,18 @@ def demo_spec(agents: int = DEMO_AGENTS, inputs: int = DEMO_INPUTS) -> SwarmSpec
         ],
         pattern=PipelinePattern(
             stages=[
-                StageSpec(agent="researcher", workers=researchers),
+                StageSpec(agent="researcher", workers=researchers * 2),
                 StageSpec(
-                    agent="reviewer", workers=reviewers, template="Review these facts:\n{input}"
+                    agent="reviewer",
+                    workers=reviewers * 2,
+                    template="Review these facts:\n{input}",
                 ),
                 StageSpec(agent="editor", workers=editors * 4, template="Write it up:\n{input}"),
             ],
             buffer=32,
         ),
         inputs=InputsSpec(items=questions),
-        concurrency=researchers,
+        concurrency=researchers * 2,
         simulator=SimConfig(
             seed=7,
             default_profile=profile,

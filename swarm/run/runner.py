@@ -47,8 +47,12 @@ def _template(template: str) -> Any:
 
 def engine_config(spec: SwarmSpec, override: EngineConfig | None) -> EngineConfig:
     """The spec's engine settings (or ``override``, from ``--config``), with the
-    spec's routes added."""
+    spec's routes added. With no provider configured there, the run is on the
+    embedded simulator even when API keys are set: a spec spends money only on
+    providers it (or its config) names."""
     base = override or spec.engine
+    if not base.providers and base.simulator is None:
+        base = msgspec.structs.replace(base, simulator=True)
     if not spec.routes:
         return base
     return msgspec.structs.replace(base, routes={**base.routes, **spec.routes})

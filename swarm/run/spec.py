@@ -109,7 +109,14 @@ class StageSpec(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields
     template: str = "{input}"
 
 
-class MapPattern(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, tag="map"):
+class MapPattern(
+    msgspec.Struct,
+    kw_only=True,
+    frozen=True,
+    forbid_unknown_fields=True,
+    tag_field="kind",
+    tag="map",
+):
     """Each input to ``agent`` (or its pool), ``concurrency`` at once."""
 
     agent: str
@@ -117,7 +124,12 @@ class MapPattern(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
 
 
 class PipelinePattern(
-    msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, tag="pipeline"
+    msgspec.Struct,
+    kw_only=True,
+    frozen=True,
+    forbid_unknown_fields=True,
+    tag_field="kind",
+    tag="pipeline",
 ):
     """Each input through the stages in order, bounded queues between them."""
 
@@ -126,7 +138,12 @@ class PipelinePattern(
 
 
 class ConsensusPattern(
-    msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, tag="consensus"
+    msgspec.Struct,
+    kw_only=True,
+    frozen=True,
+    forbid_unknown_fields=True,
+    tag_field="kind",
+    tag="consensus",
 ):
     """Each input asked of every agent in ``agents`` (pools: every replica), then
     a vote on the normalized answers or a ``judge`` agent's decision."""
@@ -173,7 +190,7 @@ def _decode_error(source: str, exc: Exception) -> SpecError:
         return SpecError(
             f"{source}: the spec has no agents; add at least one [[agents]] table with a name"
         )
-    if "Object missing required field `kind`" in text:
+    if "missing required field `kind`" in text:
         return SpecError(f"{source}: {text}; set pattern.kind to 'map', 'pipeline' or 'consensus'")
     return SpecError(f"{source}: {text}")
 
@@ -234,6 +251,18 @@ def check(spec: SwarmSpec, source: str, base: Path) -> None:
     names = [a.name for a in spec.agents]
     if not names:
         raise SpecError(f"{source}: the spec has no agents; add an [[agents]] table with a name")
+    for a in spec.agents:  # each agent's own settings, before anything refers to them
+        try:
+            Agent(
+                a.name,
+                model=a.model,
+                max_turns=a.max_turns,
+                mailbox=a.mailbox,
+                concurrency=a.concurrency,
+                memory=a.memory,
+            )
+        except ValueError as exc:
+            raise SpecError(f"{source}: {exc}") from None
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise SpecError(f"{source}: agent names must be unique; repeated: {', '.join(repeated)}")
@@ -313,17 +342,6 @@ def check(spec: SwarmSpec, source: str, base: Path) -> None:
         )
     for a in spec.agents:
         toolbox(a, base, source)  # every tool resolves before anything starts
-        try:
-            Agent(
-                a.name,
-                model=a.model,
-                max_turns=a.max_turns,
-                mailbox=a.mailbox,
-                concurrency=a.concurrency,
-                memory=a.memory,
-            )
-        except ValueError as exc:
-            raise SpecError(f"{source}: {exc}") from None
 
 
 @contextmanager

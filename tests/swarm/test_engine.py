@@ -116,6 +116,17 @@ async def test_the_embedded_simulator_takes_a_config() -> None:
     assert response.usage.output_tokens == 3
 
 
+async def test_routes_to_the_embedded_simulators_providers_are_checked_when_it_starts() -> None:
+    careful = RouteConfig(targets=["sim-anthropic/claude-haiku-4-5"])
+    async with open_engine(EngineConfig(routes={"careful": careful}), env={}) as engine:
+        response = await engine.complete(ask(model="careful", max_tokens=4))
+    assert response.usage.output_tokens > 0
+    typo = RouteConfig(targets=["sim-antropic/claude-haiku-4-5"])
+    with pytest.raises(ConfigError, match="names provider 'sim-antropic', which is not"):
+        async with open_engine(EngineConfig(routes={"careful": typo}), env={}):
+            pass
+
+
 async def test_a_rate_limited_embedded_simulator_is_kept_to_by_its_headers() -> None:
     sim = SimConfig(models={"tiny": FAST}, rate_limit=SimRateLimit(rpm=600))
     async with open_engine(env={}, simulator=sim) as engine:

@@ -190,10 +190,13 @@ def render_report(report: SwarmRunReport, samples: int = 3) -> str:
     restarts = sum(a.restarts for a in stats)
     head = [
         ("swarm", f"{report.spec} ({report.pattern}, {report.agents} agents)"),
-        ("inputs", f"{report.inputs} ({report.answered} answered, {report.failed} failed)"),
+        (
+            "inputs",
+            f"{report.inputs:,} ({report.answered:,} answered, {report.failed:,} failed)",
+        ),
         (
             "agent work",
-            f"{turns} model turns, {tool_calls} tool calls, "
+            f"{turns:,} model turns, {tool_calls:,} tool calls, "
             f"{agent_errors} errors, {restarts} restarts",
         ),
         ("prompt cache", f"{sw.cache_hit_rate:.0%} of input tokens read from cache"),

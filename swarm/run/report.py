@@ -93,11 +93,12 @@ def format_summary(s: RunSummary) -> str:
     rows = [
         (
             "calls",
-            f"{s.calls} ({s.completed} completed, {s.failed} failed, {s.cancelled} cancelled)",
+            f"{s.calls:,} ({s.completed:,} completed, {s.failed:,} failed, "
+            f"{s.cancelled:,} cancelled)",
         ),
-        ("attempts", str(s.attempts)),
+        ("attempts", f"{s.attempts:,}"),
         ("wall time", f"{s.wall_seconds:.2f} s"),
-        ("tokens", f"{s.input_tokens} in, {s.output_tokens} out"),
+        ("tokens", f"{s.input_tokens:,} in, {s.output_tokens:,} out"),
         ("throughput", f"{s.tokens_per_second:,.0f} output tokens/s"),
         ("time to first token", f"p50 {_ms(s.ttft_p50)}, p99 {_ms(s.ttft_p99)}"),
         ("call duration", f"p50 {_ms(s.duration_p50)}, p99 {_ms(s.duration_p99)}"),

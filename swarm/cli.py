@@ -77,6 +77,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INPUT
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .benchmark.command import UsageError, bench_command
+    from .benchmark.data import BenchDataError
+    from .benchmark.target import TargetError
+
+    try:
+        return bench_command(args)
+    except UsageError as exc:
+        print(f"swarm bench: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BenchDataError as exc:
+        print(f"swarm bench: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except TargetError as exc:
+        print(f"swarm bench: {exc}", file=sys.stderr)
+        return EXIT_PROBLEM
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="swarm",
@@ -123,6 +141,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_run_arguments(run)
     run.set_defaults(handler=_cmd_run)
+
+    bench = commands.add_parser(
+        "bench",
+        help="measure an LLM endpoint (or the simulator) under concurrency",
+        description=(
+            "Load an OpenAI-compatible, Anthropic or Gemini endpoint (or the simulator, "
+            "started for the run) with a closed loop of concurrent requests or an open "
+            "loop at a request rate, and report time to first token, time per output "
+            "token, inter-token latency, end-to-end latency, throughput, goodput against "
+            "SLOs, errors and the client's own health. Metric definitions and the JSON "
+            "schema: docs/bench.md. Exit 0 when every request completed, 1 when some "
+            "failed, 2 for bad flags, 3 for a dataset that cannot be used."
+        ),
+    )
+    from .benchmark.command import add_arguments as add_bench_arguments
+
+    add_bench_arguments(bench)
+    bench.set_defaults(handler=_cmd_bench)
 
     from providers.sim.cli import add_arguments as add_sim_arguments
 

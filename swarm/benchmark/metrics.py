@@ -171,6 +171,7 @@ class PointSummary(msgspec.Struct, kw_only=True, frozen=True):
     goodput_share: float | None
     slos: list[SLO]
     errors: dict[str, int]
+    error_examples: dict[str, str]  # the first message of each error type
     client: ClientHealth
 
 
@@ -197,10 +198,12 @@ def summarize(
         "none" if not sources else "mixed" if len(sources) > 1 else next(iter(sources))
     )
     errors: dict[str, int] = {}
+    examples: dict[str, str] = {}
     for r in records:
         if not r.ok:
             kind = r.error or "Error"
             errors[kind] = errors.get(kind, 0) + 1
+            examples.setdefault(kind, r.error_message or "")
     good = [r for r in done if all(s.met(r) for s in slos)]
 
     def dist(values: Sequence[float | None]) -> Distribution:
@@ -228,6 +231,7 @@ def summarize(
         goodput_share=(len(good) / len(records) if records else 0.0) if slos else None,
         slos=list(slos),
         errors=errors,
+        error_examples=examples,
         client=ClientHealth(
             schedule_lag=dist([r.schedule_lag for r in records]),
             queue_delay=dist([r.queue_delay for r in records]),

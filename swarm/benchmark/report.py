@@ -91,7 +91,13 @@ def format_table(points: Sequence[PointSummary]) -> str:
     for p in points:
         extra = []
         if p.errors:
-            extra.append("errors " + ", ".join(f"{k} {n}" for k, n in sorted(p.errors.items())))
+            extra.append(
+                "errors "
+                + ", ".join(
+                    f"{k} {n} (first: {p.error_examples.get(k, '')[:160]})"
+                    for k, n in sorted(p.errors.items())
+                )
+            )
         extra.append(f"tokens from {p.token_source}")
         lines.append(f"{p.label}: " + "; ".join(extra))
     return "\n".join(lines)

@@ -329,28 +329,27 @@ async def test_next_batch_delivers_the_events_before_an_error_then_raises() -> N
             assert await events.next_batch() is None
 
 
-async def test_a_compressed_stream_is_decoded_and_a_plain_one_read_as_it_comes() -> None:
+@pytest.mark.parametrize("encoded", [False, True])
+async def test_a_compressed_stream_is_decoded_and_a_plain_one_read_as_it_comes(
+    encoded: bool,
+) -> None:
     # A plain stream is read straight from the body stream (no httpx decoder
     # layers); a gzip-encoded one goes through httpx's decoder. Same events.
     import zlib
 
-    def gzip_stream(data: bytes) -> bytes:
-        packer = zlib.compressobj(wbits=31)
-        return packer.compress(data) + packer.flush()
-
     payload = b"data: x\n\ndata: y\n\ndata: [DONE]\n\n"
+    packer = zlib.compressobj(wbits=31)
+    gzipped = packer.compress(payload) + packer.flush()
 
-    for encoded in (False, True):
+    async def handler(req: HTTPRequest, stream: anyio.abc.SocketStream) -> None:
+        if encoded:
+            head = sse_head(extra="content-encoding: gzip\r\n")
+            await stream.send(head + chunk(gzipped) + LAST_CHUNK)
+        else:
+            await stream.send(sse_head() + chunk(payload) + LAST_CHUNK)
 
-        async def handler(req: HTTPRequest, stream: anyio.abc.SocketStream) -> None:
-            if encoded:
-                head = sse_head(extra="content-encoding: gzip\r\n")
-                await stream.send(head + chunk(gzip_stream(payload)) + LAST_CHUNK)
-            else:
-                await stream.send(sse_head() + chunk(payload) + LAST_CHUNK)
-
-        async with serve(handler) as url, client_for(url) as client:
-            with anyio.fail_after(10):
-                async with client.stream(REQUEST) as events:
-                    got = [event async for event in events]
-        assert got == [TextDelta(text="x"), TextDelta(text="y"), Finish(reason="stop")], encoded
+    async with serve(handler) as url, client_for(url) as client:
+        with anyio.fail_after(10):
+            async with client.stream(REQUEST) as events:
+                got = [event async for event in events]
+    assert got == [TextDelta(text="x"), TextDelta(text="y"), Finish(reason="stop")]

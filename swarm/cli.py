@@ -95,6 +95,17 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         return EXIT_PROBLEM
 
 
+def _cmd_providers(args: argparse.Namespace) -> int:
+    from .config import ConfigError
+    from .providers_command import providers_command
+
+    try:
+        return providers_command(args)
+    except ConfigError as exc:
+        print(f"swarm providers: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="swarm",
@@ -159,6 +170,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_bench_arguments(bench)
     bench.set_defaults(handler=_cmd_bench)
+
+    providers = commands.add_parser(
+        "providers",
+        help="the vendor presets, which keys are set, and a health check of each provider",
+        description=(
+            "List the vendor presets with their base URLs and key variables (set or not; "
+            "key values are never shown), say which providers the engine would use here "
+            "(from --config, else from the keys set, else the built-in simulator), and "
+            "with --check list each one's models (a free call that needs a valid key). "
+            "Exit 0 when every check passed, 1 when one failed, 3 for a config that "
+            "cannot be used."
+        ),
+    )
+    from .providers_command import add_arguments as add_providers_arguments
+
+    add_providers_arguments(providers)
+    providers.set_defaults(handler=_cmd_providers)
 
     from providers.sim.cli import add_arguments as add_sim_arguments
 

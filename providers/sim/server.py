@@ -248,6 +248,10 @@ class Simulator:
                 self.set_faults(faults)
                 return await self._json(sock, 200, {"faults": len(faults)})
         elif req.method == "GET":
+            if path.startswith(("/v1/models", "/models", "/v1beta/models")):
+                refused = await self._refuse_key(sock, req)
+                if refused is not None:
+                    return refused
             if path in ("/v1/models", "/models"):
                 return await self._models(sock, req)
             if path in ("/v1beta/models", "/v1/models/gemini"):
@@ -285,6 +289,34 @@ class Simulator:
         body = msgspec.json.encode(payload)
         hdrs = [("content-type", "application/json"), ("content-length", str(len(body)))]
         await send_all(sock, head(status, hdrs + (extra or [])) + body)
+        return True
+
+    async def _refuse_key(self, sock: socket.socket, req: HttpRequest) -> bool | None:
+        """401 in the family's error shape when the simulator only takes some keys
+        and this is not one of them (model listings are checked as calls are: a
+        health check by listing models must fail with a bad key, as it does on a
+        real provider); None when the key is fine."""
+        allowed = self.config.api_keys
+        key = api_key(req) or "anonymous"
+        if allowed is None or key in allowed:
+            return None
+        if req.path.startswith("/v1beta/"):
+            codec: Codec = _GEMINI
+        elif "anthropic-version" in req.headers or "x-api-key" in req.headers:
+            codec = _ANTHROPIC
+        else:
+            codec = _CHAT
+        request_id = "req_" + random_id_simple(self._ids)
+        hdrs, body = codec.error(
+            401,
+            "authentication",
+            codec.auth_message(key),
+            request_id=request_id,
+            retry_after=None,
+            param=None,
+        )
+        hdrs = hdrs + codec.headers(request_id) + [("content-length", str(len(body)))]
+        await send_all(sock, head(401, hdrs) + body)
         return True
 
     def _model_names(self) -> list[str]:

@@ -144,6 +144,26 @@ async def test_models_listings() -> None:
         assert r.json()["models"][0]["name"] == "models/gpt-a"
 
 
+async def test_models_listings_check_the_key_in_each_familys_error_shape() -> None:
+    cfg = SimConfig(api_keys=["sk-good"])
+    async with open_simulator(cfg) as sim, httpx.AsyncClient() as client:
+        ok = await client.get(
+            sim.openai_base_url + "/models", headers={"authorization": "Bearer sk-good"}
+        )
+        assert ok.status_code == 200
+        r = await client.get(
+            sim.openai_base_url + "/models", headers={"authorization": "Bearer sk-bad"}
+        )
+        assert r.status_code == 401 and r.json()["error"]["type"] == "invalid_request_error"
+        r = await client.get(
+            sim.base_url + "/v1/models",
+            headers={"anthropic-version": "2023-06-01", "x-api-key": "sk-bad"},
+        )
+        assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
+        r = await client.get(sim.gemini_base_url + "/models", headers={"x-goog-api-key": "bad"})
+        assert r.status_code == 401 and r.json()["error"]["status"] == "UNAUTHENTICATED"
+
+
 async def test_unknown_model_and_path_and_bad_json() -> None:
     cfg = SimConfig(strict_models=True, models={"known": ModelProfile()})
     async with open_simulator(cfg) as sim, httpx.AsyncClient() as client:

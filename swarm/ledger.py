@@ -14,7 +14,7 @@ long-running engine) and can be drained to a sink as they finish.
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import IO, Literal
 
 import msgspec
@@ -111,6 +111,8 @@ class Ledger:
         self._output = 0
         self._cache_read = 0
         self._cost = 0.0
+        self._listeners: list[Callable[[CallRecord], None]] = []
+        self._listener_errors = 0
 
     def accept(self, call_id: str) -> None:
         """Record that the engine accepted ``call_id``.
@@ -164,6 +166,28 @@ class Ledger:
             self._unread.append(record)
         else:
             self._dropped += 1
+        for listener in self._listeners:
+            try:
+                listener(record)
+            except Exception:  # a listener's bug must not break the engine's books
+                self._listener_errors += 1
+
+    def add_listener(self, listener: Callable[[CallRecord], None]) -> Callable[[], None]:
+        """Call ``listener(record)`` as each call finishes (metrics, a log sink);
+        returns a function that removes it. A listener runs inside the engine's
+        bookkeeping, so it must be quick and must not block; one that raises is
+        counted (``listener_errors``) and the call's accounting goes on."""
+        self._listeners.append(listener)
+
+        def remove() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return remove
+
+    @property
+    def listener_errors(self) -> int:
+        return self._listener_errors
 
     def in_flight(self, call_id: str) -> bool:
         return call_id in self._in_flight

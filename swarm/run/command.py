@@ -74,9 +74,25 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     run.add_argument("--json", default=None, metavar="FILE", help="write the run report here")
     run.add_argument("--quiet", action="store_true", help="no live display")
+    run.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="serve Prometheus metrics on 127.0.0.1:PORT/metrics during the run (0: any port)",
+    )
+    run.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        help="address for --metrics-port (default 127.0.0.1; 0.0.0.0 exposes it)",
+    )
 
 
 def _check(args: argparse.Namespace) -> None:
+    if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
+        raise UsageError(f"--metrics-port must be 0-65535, got {args.metrics_port}")
+    if args.metrics_port is not None and args.calls is not None:
+        raise UsageError("--metrics-port serves a swarm run's metrics, not --calls")
     for flag in ("agents", "inputs", "calls", "concurrency", "max_tokens"):
         value = getattr(args, flag)
         if value is not None and value < 1:
@@ -144,7 +160,14 @@ def run_command(args: argparse.Namespace) -> int:
     if args.concurrency is not None:
         spec = msgspec.structs.replace(spec, concurrency=args.concurrency)
     swarm_report = anyio.run(
-        lambda: run_spec(spec, base=base, config=config, progress_out=progress, source=source),
+        lambda: run_spec(
+            spec,
+            base=base,
+            config=config,
+            progress_out=progress,
+            source=source,
+            metrics=None if args.metrics_port is None else (args.metrics_host, args.metrics_port),
+        ),
         backend="trio",
     )
     print(render_report(swarm_report))

@@ -8,8 +8,10 @@ timeout, the budget) is recorded with its error and the others go on.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import IO, Any
 
@@ -19,6 +21,7 @@ import msgspec
 from ..agents.runtime import Swarm, open_swarm
 from ..config import EngineConfig
 from ..engine import Engine, open_engine
+from ..observability import open_metrics_server
 from ..patterns import Stage, consensus, open_map, open_pipeline
 from .display import LiveDisplay, Progress, Snapshot
 from .report import InputOutcome, SwarmRunReport, summarize
@@ -216,6 +219,7 @@ async def run_spec(
     config: EngineConfig | None = None,
     progress_out: IO[str] | None = None,
     source: str = "spec",
+    metrics: tuple[str, int] | None = None,
 ) -> SwarmRunReport:
     """Run ``spec`` to the end and return its report (see the module docstring).
 
@@ -223,12 +227,24 @@ async def run_spec(
         base: Where the spec's relative paths and tool modules are found.
         config: Engine settings in place of the spec's ``[engine]`` (``--config``).
         progress_out: Where the live display goes (None: no display).
+        metrics: (host, port) to serve Prometheus metrics on for the run (port 0:
+            any free one); the URL is written to ``progress_out`` (or stderr).
     """
     agents = build_agents(spec, base, source)
     inputs = load_inputs(spec, base)
     progress = Progress(len(inputs))
     outcomes: list[InputOutcome] = []
-    async with open_engine(engine_config(spec, config), simulator=spec.simulator) as engine:
+    async with (
+        open_engine(engine_config(spec, config), simulator=spec.simulator) as engine,
+        AsyncExitStack() as stack,
+    ):
+        if metrics is not None:
+            server = await stack.enter_async_context(
+                open_metrics_server(engine, host=metrics[0], port=metrics[1])
+            )
+            out = progress_out or sys.stderr
+            out.write(f"metrics at {server.url}\n")
+            out.flush()
         started = time.monotonic()
         async with open_swarm(engine, agents, budget=spec.budget) as crew:
             async with anyio.create_task_group() as tg:

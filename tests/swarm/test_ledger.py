@@ -111,3 +111,25 @@ def test_prices_by_longest_prefix_and_cache_rules() -> None:
     assert table.cost("some-local-model", usage) is None
     custom = table.with_prices({"some-local": table.price("gpt-4o") or pytest.fail()})
     assert custom.cost("some-local-model", usage) == pytest.approx(12.5)
+
+
+def test_listeners_see_each_finished_call_and_a_failing_one_is_counted() -> None:
+    ledger = Ledger()
+    seen: list[str] = []
+
+    def broken(record: CallRecord) -> None:
+        raise RuntimeError("listener bug")
+
+    remove = ledger.add_listener(lambda r: seen.append(r.id))
+    ledger.add_listener(broken)
+    for n in ("a", "b"):
+        ledger.accept(n)
+        ledger.finish(CallRecord(id=n, route="m", outcome="completed"))
+    assert seen == ["a", "b"]
+    assert ledger.listener_errors == 2
+    assert ledger.statistics().completed == 2  # the books were kept regardless
+    remove()
+    remove()  # idempotent
+    ledger.accept("c")
+    ledger.finish(CallRecord(id="c", route="m", outcome="failed"))
+    assert seen == ["a", "b"]

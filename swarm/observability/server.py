@@ -1,0 +1,92 @@
+"""The ``/metrics`` endpoint: a tiny HTTP/1.1 server on the engine's own event loop
+(anyio, so trio or asyncio), bound to 127.0.0.1 unless asked otherwise.
+
+It answers ``GET /metrics`` (and ``/``) with the exposition, anything else 404,
+one request per connection; a client that sends nothing is dropped after a few
+seconds, and a request head over 8 KiB is refused, so a stray client cannot
+hold it up or grow its memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+import anyio.abc
+
+from ..engine import Engine
+from .prometheus import CONTENT_TYPE, EngineMetrics
+
+__all__ = ["MetricsServer", "open_metrics_server"]
+
+_MAX_HEAD = 8192
+_READ_LIMIT = 5.0
+
+
+class MetricsServer:
+    """A running endpoint: ``url`` is where Prometheus scrapes."""
+
+    def __init__(self, engine: Engine, metrics: EngineMetrics, host: str, port: int) -> None:
+        self.engine = engine
+        self.metrics = metrics
+        self.host = host
+        self.port = port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/metrics"
+
+    async def exposition(self) -> str:
+        return self.metrics.render(
+            self.engine.statistics(), await self.engine.rate_limit_statistics()
+        )
+
+    async def _serve(self, client: anyio.abc.ByteStream) -> None:
+        async with client:
+            head = b""
+            with anyio.move_on_after(_READ_LIMIT):
+                while b"\r\n\r\n" not in head and len(head) <= _MAX_HEAD:
+                    try:
+                        head += await client.receive()
+                    except (anyio.EndOfStream, anyio.BrokenResourceError):
+                        return
+            if b"\r\n\r\n" not in head:
+                return  # too slow or too large: drop it
+            method, _, rest = head.split(b"\r\n", 1)[0].decode("latin-1").partition(" ")
+            path = rest.split(" ", 1)[0].split("?", 1)[0]
+            if method == "GET" and path in ("/metrics", "/"):
+                status, ctype, body = "200 OK", CONTENT_TYPE, (await self.exposition()).encode()
+            else:
+                status, ctype = "404 Not Found", "text/plain; charset=utf-8"
+                body = b"swarm metrics: GET /metrics\n"
+            response = (
+                f"HTTP/1.1 {status}\r\ncontent-type: {ctype}\r\n"
+                f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+            ).encode() + body
+            try:
+                await client.send(response)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                pass
+
+
+@asynccontextmanager
+async def open_metrics_server(
+    engine: Engine, *, host: str = "127.0.0.1", port: int = 0, metrics: EngineMetrics | None = None
+) -> AsyncIterator[MetricsServer]:
+    """Serve ``engine``'s metrics for the block (port 0: any free port; see
+    ``server.url``). Counting starts when the block does."""
+    registry = metrics or EngineMetrics()
+    remove = engine.ledger.add_listener(registry.observe)
+    listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
+    bound = listener.extra(anyio.abc.SocketAttribute.local_port)
+    server = MetricsServer(engine, registry, host, bound)
+    try:
+        async with listener, anyio.create_task_group() as tg:
+            tg.start_soon(listener.serve, server._serve)
+            try:
+                yield server
+            finally:
+                tg.cancel_scope.cancel()
+    finally:
+        remove()

@@ -30,6 +30,7 @@ terminal event). ``ledger.accepted == in_flight + completed + failed + cancelled
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -44,11 +45,12 @@ from providers.errors import TimeoutError as ProviderTimeoutError
 from providers.events import Response, Usage
 from providers.messages import Request
 
+from . import logs
 from .call import _TOKEN, CallOptions, CallStream, _Call
 from .config import ConfigError, EngineConfig, ProviderConfig, environment
 from .errors import EngineClosed, EngineOverloaded
 from .events import CallEvent, Cancelled, Completed, ErrorInfo, Failed, Terminal
-from .ledger import Ledger, LedgerStatistics, record_from_lifecycle
+from .ledger import CallRecord, Ledger, LedgerStatistics, record_from_lifecycle
 from .pipe import PipeReceiver, PipeSender, current_backend, open_pipe
 from .pricing import PriceTable
 from .provider_actor import ProviderActor, ProviderStatistics
@@ -135,6 +137,7 @@ class Engine:
         self._backend = current_backend()
         self._router = Router(config)
         self._ledger = Ledger()
+        self._ledger.add_listener(_log_call)
         self._prices = PriceTable().with_prices(config.prices)
         # Fallbacks re-enter without a token (they were admitted once), so the core
         # has headroom for one per call that can be in flight.
@@ -701,6 +704,38 @@ class Engine:
             actor.close()
         for gate in self._gates.values():
             gate.close()
+
+
+def _log_call(record: CallRecord) -> None:
+    """The ledger's view of each call as a log event (see swarm.logs)."""
+    if record.outcome == "failed":
+        error = record.error
+        logs.event(
+            logging.WARNING,
+            "call.failed",
+            call=record.id,
+            route=record.route,
+            deployment=record.deployment,
+            attempts=record.attempts,
+            error=error.kind if error else None,
+            message=error.message if error else None,
+            agent=record.agent,
+            tenant=record.tenant,
+        )
+    elif logs.LOGGER.isEnabledFor(logging.DEBUG):
+        logs.event(
+            logging.DEBUG,
+            f"call.{record.outcome}",
+            call=record.id,
+            route=record.route,
+            deployment=record.deployment,
+            attempts=record.attempts,
+            input_tokens=record.usage.input_tokens,
+            output_tokens=record.usage.output_tokens,
+            ttft=record.ttft,
+            duration=record.duration,
+            agent=record.agent,
+        )
 
 
 def _simulator_config(

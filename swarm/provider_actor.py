@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import math
 import random
 import ssl
@@ -38,6 +39,7 @@ from providers.families import Endpoint, get_family
 from providers.ratelimits import RateLimitInfo
 from providers.transport import StreamingTransport
 
+from . import logs
 from .config import DEFAULT_MAX_CONNECTING, TransportKind
 from .errors import CircuitOpen, ProviderActorCrashed
 from .events import Restart
@@ -56,6 +58,7 @@ from .resilience import (
     RetryPolicy,
     RetryState,
     Timeouts,
+    Transition,
 )
 from .resilience import Restart as RetryRestart
 from .resilience.timeouts import CONTENT_EVENTS
@@ -125,6 +128,17 @@ class ProviderStatistics(msgspec.Struct, kw_only=True, frozen=True):
     failed: int
     ttft: dict[str, float]
     breakers: dict[str, str] = {}
+
+
+def _log_transition(deployment: str, moved: Transition) -> None:
+    logs.event(
+        logging.WARNING,
+        "breaker.transition",
+        deployment=deployment,
+        source=moved.source.value,
+        target=moved.target.value,
+        reason=moved.reason,
+    )
 
 
 def _fallback_eligible(exc: Exception) -> bool:
@@ -473,13 +487,17 @@ class ProviderActor:
                     _settle_rate(gate, model, settled, now, response, failure, call.life.ttft)
                 if failure is not None:
                     error = failure
-                    breaker.record_failure(permit, now - (started or now), now, error)
+                    moved = breaker.record_failure(permit, now - (started or now), now, error)
                     permit = None
                 else:
                     assert response is not None
                     ttft = call.life.ttft
-                    breaker.record_success(permit, ttft if ttft is not None else 0.0, now)
+                    moved = breaker.record_success(permit, ttft if ttft is not None else 0.0, now)
                     permit = None
+                if moved is not None:
+                    _log_transition(deployment.key, moved)
+                if failure is None:
+                    assert response is not None
                     self._note_latency(model, ttft)
                     self._completed += 1
                     self._engine.finish_completed(call, response, deployment)
@@ -487,6 +505,16 @@ class ProviderActor:
                 decision = retry.on_failure(error, committed=visible, now=now)
                 if isinstance(decision, Retry | RetryRestart):
                     self._retries += 1
+                    logs.event(
+                        logging.INFO,
+                        "attempt.retry",
+                        call=call.id,
+                        deployment=deployment.key,
+                        attempt=decision.attempt - 1,
+                        error=type(error).__name__,
+                        delay=round(decision.delay, 3),
+                        restart=visible,
+                    )
                     call.life.attempt_failed(now, will_retry=True)
                     if visible:
                         await call.send.send(
@@ -501,6 +529,13 @@ class ProviderActor:
                 if not visible and _fallback_eligible(error) and self._can_fall_back(call):
                     call.tried.append(deployment)
                     call.life.attempt_failed(now, will_retry=True)
+                    logs.event(
+                        logging.INFO,
+                        "call.fallback",
+                        call=call.id,
+                        deployment=deployment.key,
+                        error=type(error).__name__,
+                    )
                     return True
                 self._failed += 1
                 self._engine.finish_failed(call, error)

@@ -9,6 +9,7 @@ usage error; 3 a spec, config or inputs file that cannot be used.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 from typing import IO, Any
@@ -16,7 +17,8 @@ from typing import IO, Any
 import anyio
 import msgspec
 
-from ..config import EngineConfig, load_config
+from ..config import ConfigError, EngineConfig, load_config
+from ..logs import LOGGER, log_to
 from .calls import run_calls
 from .demo import DEMO_AGENTS, DEMO_INPUTS, demo_spec
 from .display import render_report
@@ -82,6 +84,19 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
         help="serve Prometheus metrics on 127.0.0.1:PORT/metrics during the run (0: any port)",
     )
     run.add_argument(
+        "--log",
+        default=None,
+        metavar="FILE",
+        help="write the engine's events (failures, retries, fallbacks, breaker changes) "
+        "as JSON lines; never a key or a prompt",
+    )
+    run.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning"],
+        default="info",
+        help="with --log: debug adds every finished call (default info)",
+    )
+    run.add_argument(
         "--metrics-host",
         default="127.0.0.1",
         help="address for --metrics-port (default 127.0.0.1; 0.0.0.0 exposes it)",
@@ -129,6 +144,20 @@ def _write_json(path: str, report: msgspec.Struct) -> None:
 def run_command(args: argparse.Namespace) -> int:
     """Run ``swarm run``; raises ConfigError (exit 3) and UsageError (exit 2)."""
     _check(args)
+    if args.log:
+        try:
+            handler = log_to(args.log, getattr(logging, args.log_level.upper()))
+        except OSError as exc:
+            raise ConfigError(f"cannot write the log {args.log}: {exc.strerror}") from None
+        try:
+            return _run(args)
+        finally:
+            LOGGER.removeHandler(handler)
+            handler.close()
+    return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     progress: IO[str] | None = None if args.quiet else sys.stderr
     config: EngineConfig | None = load_config(args.config) if args.config else None
     if args.calls is not None:

@@ -29,6 +29,7 @@ How it holds together:
 
 from __future__ import annotations
 
+import collections
 import contextvars
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -39,7 +40,7 @@ import msgspec
 from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from providers.events import Response, Usage
+from providers.events import Response, TextDelta, Usage
 from providers.messages import Message
 from providers.tools import Tool
 
@@ -286,6 +287,27 @@ class Swarm:
         self._ended: float | None = None
         self._intensity = 10
         self._period = 60.0
+        # Agents whose streamed text is kept for watch()/tail(): the last characters
+        # of each, bounded (a dashboard shows one agent's tokens as they come).
+        self._taps: dict[str, collections.deque[str]] = {}
+
+    # -- watching ---------------------------------------------------------------------
+
+    def watch(self, name: str, *, pieces: int = 512) -> None:
+        """Keep the last ``pieces`` streamed text pieces of agent ``name`` (every
+        model turn, as it streams) for :meth:`tail`, from its next message on.
+        Unwatched agents cost one dict lookup per message, nothing per token."""
+        self._lookup(name)
+        if name not in self._taps:
+            self._taps[name] = collections.deque(maxlen=pieces)
+
+    def unwatch(self, name: str) -> None:
+        self._taps.pop(name, None)
+
+    def tail(self, name: str) -> str:
+        """What agent ``name`` streamed lately (``watch`` it first; else empty)."""
+        tap = self._taps.get(name)
+        return "".join(tap) if tap is not None else ""
 
     # -- membership -----------------------------------------------------------------
 
@@ -576,6 +598,7 @@ class Swarm:
             result: LoopResult | None = None
             usage = Usage()
             turns = tool_calls = 0
+            tap = self._taps.get(agent.name)  # watched from this message on
             async with run_tool_loop(
                 self.engine,
                 request,
@@ -585,7 +608,9 @@ class Swarm:
                 agent=agent.name,
             ) as loop:
                 async for event in loop:
-                    if isinstance(event, TurnEnded):
+                    if tap is not None and isinstance(event, TextDelta):
+                        tap.append(event.text)
+                    elif isinstance(event, TurnEnded):
                         turns += 1
                         usage = _add(usage, event.response.usage)
                         conversation.append(event.response.message)

@@ -84,6 +84,16 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
         help="serve Prometheus metrics on 127.0.0.1:PORT/metrics during the run (0: any port)",
     )
     run.add_argument(
+        "--dashboard",
+        action="store_true",
+        help="serve a live dashboard during the run (its URL is printed; 127.0.0.1 unless "
+        "--dashboard-host, then with a token in the URL)",
+    )
+    run.add_argument("--dashboard-host", default="127.0.0.1", help="address for --dashboard")
+    run.add_argument(
+        "--dashboard-port", type=int, default=0, help="port for --dashboard (default: any free)"
+    )
+    run.add_argument(
         "--log",
         default=None,
         metavar="FILE",
@@ -106,6 +116,8 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
 def _check(args: argparse.Namespace) -> None:
     if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
         raise UsageError(f"--metrics-port must be 0-65535, got {args.metrics_port}")
+    if args.dashboard and args.calls is not None:
+        raise UsageError("--dashboard shows a swarm run, not --calls")
     if args.metrics_port is not None and args.calls is not None:
         raise UsageError("--metrics-port serves a swarm run's metrics, not --calls")
     for flag in ("agents", "inputs", "calls", "concurrency", "max_tokens"):
@@ -196,6 +208,7 @@ def _run(args: argparse.Namespace) -> int:
             progress_out=progress,
             source=source,
             metrics=None if args.metrics_port is None else (args.metrics_host, args.metrics_port),
+            dashboard=(args.dashboard_host, args.dashboard_port) if args.dashboard else None,
         ),
         backend="trio",
     )

@@ -220,6 +220,7 @@ async def run_spec(
     progress_out: IO[str] | None = None,
     source: str = "spec",
     metrics: tuple[str, int] | None = None,
+    dashboard: tuple[str, int] | None = None,
 ) -> SwarmRunReport:
     """Run ``spec`` to the end and return its report (see the module docstring).
 
@@ -229,6 +230,8 @@ async def run_spec(
         progress_out: Where the live display goes (None: no display).
         metrics: (host, port) to serve Prometheus metrics on for the run (port 0:
             any free one); the URL is written to ``progress_out`` (or stderr).
+        dashboard: (host, port) to serve the live dashboard on (trio only); its URL
+            is written the same way.
     """
     agents = build_agents(spec, base, source)
     inputs = load_inputs(spec, base)
@@ -246,7 +249,34 @@ async def run_spec(
             out.write(f"metrics at {server.url}\n")
             out.flush()
         started = time.monotonic()
-        async with open_swarm(engine, agents, budget=spec.budget) as crew:
+        # The dashboard's own stack: its task group must close inside the swarm's.
+        async with (
+            open_swarm(engine, agents, budget=spec.budget) as crew,
+            AsyncExitStack() as inner,
+        ):
+            if dashboard is not None:
+                from ..dashboard import open_dashboard
+
+                def counts() -> dict[str, int]:
+                    return {
+                        "total": progress.total,
+                        "answered": progress.answered,
+                        "failed": progress.failed,
+                    }
+
+                board = await inner.enter_async_context(
+                    open_dashboard(
+                        engine,
+                        crew,
+                        title=spec.name,
+                        host=dashboard[0],
+                        port=dashboard[1],
+                        inputs=counts,
+                    )
+                )
+                out = progress_out or sys.stderr
+                out.write(f"dashboard at {board.url}\n")
+                out.flush()
             async with anyio.create_task_group() as tg:
                 if progress_out is not None:
                     display = LiveDisplay(

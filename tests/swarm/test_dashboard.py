@@ -1,0 +1,228 @@
+"""The live dashboard in a real headless Chromium (Debian's package; .ci/run
+installs it): during a swarm run on the simulator the page connects, shows live
+numbers that change, the provider actors with their breakers, the rate-limit
+buckets, and the token stream of the agent picked in the page. Driven over the
+Chrome DevTools Protocol with trio-websocket."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+import trio_websocket
+
+from swarm.dashboard.page import render_page
+from swarm.run import demo_spec, run_spec
+
+pytestmark = pytest.mark.anyio
+
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1200,1400",
+]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "trio"  # trio-websocket
+
+
+@pytest.fixture
+def chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs Debian's chromium package")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    return path
+
+
+@pytest.fixture
+def profile_dir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory() as tmp:
+        yield Path(tmp)
+
+
+class DevTools:
+    """A page's DevTools connection: evaluate JavaScript, take screenshots."""
+
+    def __init__(self, ws: trio_websocket.WebSocketConnection) -> None:
+        self.ws = ws
+        self.ids = itertools.count(1)
+
+    async def call(self, method: str, **params: Any) -> dict[str, Any]:
+        n = next(self.ids)
+        await self.ws.send_message(json.dumps({"id": n, "method": method, "params": params}))
+        while True:
+            reply = json.loads(await self.ws.get_message())
+            if reply.get("id") == n:
+                assert "error" not in reply, reply
+                return reply["result"]  # type: ignore[no-any-return]
+
+    async def js(self, expression: str) -> Any:
+        result = await self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        return result["result"].get("value")
+
+    async def text(self, element: str) -> str:
+        return str(await self.js(f"document.getElementById({element!r}).textContent"))
+
+
+async def until(check: Callable[[], Awaitable[bool]], seconds: float = 30) -> None:
+    """Poll ``check`` (the browser has no event to wait on) until it holds."""
+    with anyio.fail_after(seconds):
+        while not await check():  # noqa: ASYNC110 - polling another process's state
+            await anyio.sleep(0.05)
+
+
+def number(text: str) -> int:
+    return int(text.replace(",", ""))
+
+
+async def test_the_dashboard_shows_a_live_run_in_chromium(chromium: str, profile_dir: Path) -> None:
+    out = io.StringIO()
+    seen: dict[str, Any] = {}
+
+    async def browse() -> None:
+        while "dashboard at " not in out.getvalue():  # noqa: ASYNC110 - a StringIO
+            await anyio.sleep(0.02)
+        url = out.getvalue().split("dashboard at ", 1)[1].split()[0]
+        browser = await anyio.open_process(
+            [chromium, *FLAGS, f"--user-data-dir={profile_dir}", "--remote-debugging-port=0", url],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        port_file = anyio.Path(profile_dir / "DevToolsActivePort")
+        pages: list[dict[str, Any]] = []
+        try:
+
+            async def port_known() -> bool:
+                return await port_file.exists() and bool((await port_file.read_text()).strip())
+
+            await until(port_known)
+            port = int((await port_file.read_text()).split()[0])
+            async with httpx.AsyncClient() as http:
+
+                async def page_open() -> bool:
+                    targets = (await http.get(f"http://127.0.0.1:{port}/json/list")).json()
+                    pages[:] = [
+                        t
+                        for t in targets
+                        if t.get("type") == "page"
+                        and t.get("url", "").startswith(url.split("?")[0])
+                    ]
+                    return bool(pages)
+
+                await until(page_open)
+            async with trio_websocket.open_websocket_url(pages[0]["webSocketDebuggerUrl"]) as ws:
+                page = DevTools(ws)
+
+                async def live() -> bool:
+                    return await page.text("status") == "live"
+
+                await until(live)
+                first = number(await page.text("done"))
+
+                async def moved() -> bool:
+                    return number(await page.text("done")) > first
+
+                await until(moved)
+                seen["first"], seen["later"] = first, number(await page.text("done"))
+                seen["tps"] = await page.text("tps")
+                seen["providers"] = await page.js(
+                    "[...document.querySelectorAll('#providers tbody tr')].map(r => r.innerText)"
+                )
+                seen["limits"] = await page.js(
+                    "document.querySelectorAll('#limits tbody tr').length"
+                )
+                seen["agents"] = await page.js(
+                    "document.querySelectorAll('#agents tbody tr').length"
+                )
+                # Pick an agent in the page; its tokens appear as it streams them.
+                picked = await page.js(
+                    "(() => { const p = document.getElementById('pick');"
+                    " p.value = p.options[1].value;"
+                    " p.dispatchEvent(new Event('change')); return p.value; })()"
+                )
+
+                async def streaming() -> bool:
+                    return bool((await page.text("tail")).strip())
+
+                await until(streaming)
+                seen["picked"], seen["tail"] = picked, await page.text("tail")
+                if os.environ.get("SWARM_DASHBOARD_SCREENSHOT"):
+                    shot = await page.call("Page.captureScreenshot", format="png")
+                    import base64
+
+                    await anyio.Path(os.environ["SWARM_DASHBOARD_SCREENSHOT"]).write_bytes(
+                        base64.b64decode(shot["data"])
+                    )
+        finally:
+            browser.terminate()
+            with anyio.move_on_after(10):
+                await browser.wait()
+            await browser.aclose()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(browse)
+        report = await run_spec(
+            demo_spec(12, 30), base=Path.cwd(), progress_out=out, dashboard=("127.0.0.1", 0)
+        )
+    assert report.answered == 30
+    assert seen["later"] > seen["first"] >= 0  # live numbers that change
+    assert number(seen["tps"]) >= 0
+    rows = " | ".join(seen["providers"])
+    assert "sim" in rows and "openai" in rows and "closed" in rows  # actors and breakers
+    assert seen["limits"] >= 1 and seen["agents"] >= 1
+    assert seen["picked"] and seen["tail"].strip()
+
+
+async def test_a_dashboard_bound_beyond_loopback_needs_its_token() -> None:
+    from swarm import open_engine
+    from swarm.dashboard import open_dashboard
+
+    async with open_engine(env={}) as engine:
+        async with open_dashboard(engine, host="0.0.0.0") as board, httpx.AsyncClient() as http:
+            assert board.token and f"token={board.token}" in board.url
+            assert (await http.get(f"http://127.0.0.1:{board.port}/")).status_code == 403
+            assert (await http.get(board.url)).status_code == 200
+            state = await http.get(f"http://127.0.0.1:{board.port}/state.json?token=nope")
+            assert state.status_code == 403
+            upgrade = {
+                "connection": "Upgrade",
+                "upgrade": "websocket",
+                "sec-websocket-version": "13",
+                "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+            }
+            refused = await http.get(f"http://127.0.0.1:{board.ws_port}/ws", headers=upgrade)
+            assert refused.status_code == 403
+            ws_url = f"ws://127.0.0.1:{board.ws_port}/ws?token={board.token}"
+            async with trio_websocket.open_websocket_url(ws_url) as ws:
+                snapshot = json.loads(await ws.get_message())
+                await ws.send_message("not json")  # ignored, the connection lives
+                await ws.send_message(json.dumps({"watch": "nobody"}))
+                again = json.loads(await ws.get_message())
+            assert snapshot["calls"]["completed"] == 0 and again["watching"] is None
+
+
+def test_the_page_escapes_what_it_embeds() -> None:
+    page = render_page("<b>x</b>", "ws://h:1/ws?token=</script>")
+    assert "<b>x</b>" not in page and "&lt;b&gt;" in page
+    assert '</script>"' not in page

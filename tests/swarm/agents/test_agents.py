@@ -493,3 +493,21 @@ def test_budget_limits_are_checked() -> None:
         Budget(seconds=-1)
     with pytest.raises(ValueError, match="cost_usd"):
         Budget(cost_usd=float("nan"))
+
+
+async def test_a_watched_agent_keeps_what_it_streamed_for_tail() -> None:
+    a = Agent("a", "Answer.", model="m")
+    b = Agent("b", "Answer.", model="m")
+    async with engine_with(output_tokens=12) as engine, open_swarm(engine, [a, b]) as crew:
+        with pytest.raises(UnknownAgent, match="'nobody'"):
+            crew.watch("nobody")
+        crew.watch("a")
+        first = await crew.ask("a", "hello")
+        await crew.ask("b", "hello")
+        assert crew.tail("a") == first.text  # every streamed piece, in order
+        assert crew.tail("b") == ""  # not watched: nothing kept
+        crew.watch("a", pieces=3)  # already watched: unchanged
+        second = await crew.ask("a", "again")
+        assert crew.tail("a") == first.text + second.text
+        crew.unwatch("a")
+        assert crew.tail("a") == ""

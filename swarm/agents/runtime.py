@@ -55,7 +55,7 @@ from ..execution.loop import (
     run_tool_loop,
 )
 from ..execution.session import Session
-from ..execution.tools import ToolBox
+from ..execution.tools import ToolBox, ToolOutcome
 from ..supervisor import (
     ChildContext,
     ChildSpec,
@@ -290,8 +290,22 @@ class Swarm:
         # Agents whose streamed text is kept for watch()/tail(): the last characters
         # of each, bounded (a dashboard shows one agent's tokens as they come).
         self._taps: dict[str, collections.deque[str]] = {}
+        self._tool_listeners: list[Callable[[str, ToolOutcome], None]] = []
+        self._tool_listener_errors = 0
 
     # -- watching ---------------------------------------------------------------------
+
+    def add_tool_listener(self, listener: Callable[[str, ToolOutcome], None]) -> Callable[[], None]:
+        """Call ``listener(agent_name, outcome)`` after each tool call an agent runs
+        (tracing); returns a function that removes it. It must be quick; one that
+        raises is counted and the message goes on."""
+        self._tool_listeners.append(listener)
+
+        def remove() -> None:
+            if listener in self._tool_listeners:
+                self._tool_listeners.remove(listener)
+
+        return remove
 
     def watch(self, name: str, *, pieces: int = 512) -> None:
         """Keep the last ``pieces`` streamed text pieces of agent ``name`` (every
@@ -619,6 +633,11 @@ class Swarm:
                         tool_calls += 1
                         state.tool_calls += 1
                         conversation.append(event.outcome.message())
+                        for listener in self._tool_listeners:
+                            try:
+                                listener(agent.name, event.outcome)
+                            except Exception:  # a tracer's bug must not fail the message
+                                self._tool_listener_errors += 1
                     elif isinstance(event, TurnStarted) and ctx.handoff is not None:
                         break  # every tool of the turn that handed off has its result
                     elif isinstance(event, LoopFinished):

@@ -50,7 +50,13 @@ def test_run_with_an_unknown_setting_names_it(
 
 
 def test_installed_commands_answer_help() -> None:
-    for command in (["run", "--help"], ["sim", "--help"], ["--help"]):
+    for command in (
+        ["run", "--help"],
+        ["sim", "--help"],
+        ["bench", "--help"],
+        ["providers", "--help"],
+        ["--help"],
+    ):
         proc = subprocess.run(
             [sys.executable, "-m", "swarm", *command],
             capture_output=True, text=True, timeout=60, check=False,

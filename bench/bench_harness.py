@@ -117,7 +117,10 @@ def main() -> int:
     print(f"# load average before: {os.getloadavg()[0]:.2f}")
     rows = []
     failed = 0
-    with tempfile.TemporaryDirectory() as tmp, simulator_process(profile) as (root, pid):
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        simulator_process({"default_profile": profile}) as (root, pid),
+    ):
         if pinned(0):
             subprocess.run(["taskset", "-pc", "0", str(pid)], check=True, stdout=subprocess.DEVNULL)
         url = root + "/v1"

@@ -367,7 +367,7 @@ def bench_command(args: argparse.Namespace) -> int:
             "output_tokens": 1_000_000,
             "default_max_tokens": 1_000_000,
         }
-        with simulator_process(profile, seed=args.seed) as (root, pid):
+        with simulator_process({"seed": args.seed, "default_profile": profile}) as (root, pid):
             target = _target(args, root)
             warm, summaries, records = anyio.run(
                 lambda: _run(args, target, prompts, slos, points, progress_out), backend="trio"

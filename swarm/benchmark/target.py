@@ -66,11 +66,12 @@ def check_family(family: str) -> str:
 
 
 @contextmanager
-def simulator_process(profile: dict[str, Any], seed: int = 0) -> Iterator[tuple[str, int]]:
-    """Start the simulator in a child process with ``profile`` as every model's
-    profile; yield (its root URL, its pid); stop it at the end."""
+def simulator_process(config: dict[str, Any]) -> Iterator[tuple[str, int]]:
+    """Start the simulator in a child process (``python -m providers.sim``) with
+    ``config`` (SimConfig fields; any free port unless it names one); yield (its
+    root URL, its pid); stop it at the end."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump({"port": 0, "seed": seed, "log_size": 0, "default_profile": profile}, f)
+        json.dump({"port": 0, "log_size": 0, **config}, f)
     proc = subprocess.Popen(
         [sys.executable, "-m", "providers.sim", "--config", f.name],
         stdout=subprocess.PIPE,

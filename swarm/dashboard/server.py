@@ -26,6 +26,7 @@ import sniffio
 
 from ..agents.runtime import Swarm
 from ..engine import Engine
+from ..observability.http import read_request, respond
 from .page import render_page
 from .state import snapshot
 
@@ -33,7 +34,6 @@ __all__ = ["Dashboard", "open_dashboard"]
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _PERIOD = 0.5  # seconds between snapshots
-_MAX_HEAD = 8192
 
 
 class Dashboard:
@@ -98,39 +98,28 @@ class Dashboard:
 
     async def _http(self, client: anyio.abc.ByteStream) -> None:
         async with client:
-            head = b""
-            with anyio.move_on_after(5):
-                while b"\r\n\r\n" not in head and len(head) <= _MAX_HEAD:
-                    try:
-                        head += await client.receive()
-                    except (anyio.EndOfStream, anyio.BrokenResourceError):
-                        return
-            if b"\r\n\r\n" not in head:
+            request = await read_request(client)
+            if request is None:
                 return
-            method, _, rest = head.split(b"\r\n", 1)[0].decode("latin-1").partition(" ")
-            target = rest.split(" ", 1)[0]
+            method, target = request
             path = urllib.parse.urlsplit(target).path
             if method != "GET" or path not in ("/", "/state.json"):
-                status, ctype, body = "404 Not Found", "text/plain", b"not here\n"
+                await respond(client, "404 Not Found", "text/plain", b"not here\n")
             elif not self._allowed(target):
-                status, ctype = "403 Forbidden", "text/plain"
-                body = b"this dashboard needs its token: open the URL swarm run printed\n"
+                await respond(
+                    client,
+                    "403 Forbidden",
+                    "text/plain",
+                    b"this dashboard needs its token: open the URL swarm run printed\n",
+                )
             elif path == "/":
                 query = f"?token={self.token}" if self.token else ""
                 ws_url = f"ws://{self._display_host}:{self.ws_port}/ws{query}"
-                status, ctype = "200 OK", "text/html; charset=utf-8"
-                body = render_page(self.title, ws_url).encode()
+                page = render_page(self.title, ws_url).encode()
+                await respond(client, "200 OK", "text/html; charset=utf-8", page)
             else:
-                status, ctype = "200 OK", "application/json"
-                body = json.dumps(await self.state(None)).encode()
-            head_out = (
-                f"HTTP/1.1 {status}\r\ncontent-type: {ctype}\r\ncontent-length: "
-                f"{len(body)}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n"
-            )
-            try:
-                await client.send(head_out.encode() + body)
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                pass
+                state = json.dumps(await self.state(None)).encode()
+                await respond(client, "200 OK", "application/json", state)
 
     # -- WebSocket: a snapshot every half second, {"watch": NAME} picks an agent ----------
 

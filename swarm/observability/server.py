@@ -16,12 +16,10 @@ import anyio
 import anyio.abc
 
 from ..engine import Engine
+from .http import read_request, respond
 from .prometheus import CONTENT_TYPE, EngineMetrics
 
 __all__ = ["MetricsServer", "open_metrics_server"]
-
-_MAX_HEAD = 8192
-_READ_LIMIT = 5.0
 
 
 class MetricsServer:
@@ -44,30 +42,20 @@ class MetricsServer:
 
     async def _serve(self, client: anyio.abc.ByteStream) -> None:
         async with client:
-            head = b""
-            with anyio.move_on_after(_READ_LIMIT):
-                while b"\r\n\r\n" not in head and len(head) <= _MAX_HEAD:
-                    try:
-                        head += await client.receive()
-                    except (anyio.EndOfStream, anyio.BrokenResourceError):
-                        return
-            if b"\r\n\r\n" not in head:
-                return  # too slow or too large: drop it
-            method, _, rest = head.split(b"\r\n", 1)[0].decode("latin-1").partition(" ")
-            path = rest.split(" ", 1)[0].split("?", 1)[0]
+            request = await read_request(client)
+            if request is None:
+                return
+            method, target = request
+            path = target.split("?", 1)[0]
             if method == "GET" and path in ("/metrics", "/"):
-                status, ctype, body = "200 OK", CONTENT_TYPE, (await self.exposition()).encode()
+                await respond(client, "200 OK", CONTENT_TYPE, (await self.exposition()).encode())
             else:
-                status, ctype = "404 Not Found", "text/plain; charset=utf-8"
-                body = b"swarm metrics: GET /metrics\n"
-            response = (
-                f"HTTP/1.1 {status}\r\ncontent-type: {ctype}\r\n"
-                f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
-            ).encode() + body
-            try:
-                await client.send(response)
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                pass
+                await respond(
+                    client,
+                    "404 Not Found",
+                    "text/plain; charset=utf-8",
+                    b"swarm metrics: GET /metrics\n",
+                )
 
 
 @asynccontextmanager

@@ -8,8 +8,6 @@ import csv
 import json
 import shlex
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import msgspec
 import pytest
 
 from swarm.benchmark import BenchReport
+from swarm.benchmark.target import simulator_process
 from swarm.cli import EXIT_INPUT, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, main
 
 
@@ -102,19 +101,10 @@ def test_datasets_give_the_prompts_and_their_budgets(tmp_path: Path) -> None:
 @pytest.fixture
 def faulty_sim() -> Iterator[int]:
     """A simulator answering every other request with a 500."""
-    fault = json.dumps({"kind": "status", "status": 500, "rate": 0.5, "seed": 1})
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "providers.sim", "--port", "0", "--ttft", "0", "--fault", fault],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert "listening on" in line, line
-    yield int(line.rsplit(":", 1)[1])
-    proc.terminate()
-    proc.wait(10)
-    proc.stdout.close()
+    with simulator_process(
+        {"faults": [{"kind": "status", "status": 500, "rate": 0.5, "seed": 1}]}
+    ) as (root, _):
+        yield int(root.rsplit(":", 1)[1])
 
 
 def test_a_url_target_with_failures_reports_them_by_type_and_exits_1(

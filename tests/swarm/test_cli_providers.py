@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from providers.presets import PRESETS
+from swarm.benchmark.target import simulator_process
 from swarm.cli import EXIT_INPUT, EXIT_OK, EXIT_PROBLEM, main
 
 SECRET = "sk-this-must-never-show-0123456789"
@@ -54,22 +53,10 @@ def test_keys_in_the_environment_are_named_never_shown(
 
 
 @pytest.fixture
-def guarded_sim(tmp_path: Path) -> Iterator[int]:
+def guarded_sim() -> Iterator[int]:
     """A simulator that accepts only the key 'sk-good'."""
-    config = tmp_path / "sim.json"
-    config.write_text(json.dumps({"port": 0, "api_keys": ["sk-good"]}))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "providers.sim", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert "listening on" in line, line
-    yield int(line.rsplit(":", 1)[1])
-    proc.terminate()
-    proc.wait(10)
-    proc.stdout.close()
+    with simulator_process({"api_keys": ["sk-good"]}) as (root, _):
+        yield int(root.rsplit(":", 1)[1])
 
 
 def test_a_config_s_providers_are_checked_one_by_one(

@@ -6,10 +6,7 @@ metrics and its terminal output; the keys are grepped for in all of them."""
 from __future__ import annotations
 
 import io
-import json
 import logging
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +15,7 @@ import httpx
 import msgspec
 import pytest
 
+from swarm.benchmark.target import simulator_process
 from swarm.config import load_config
 from swarm.logs import LOGGER, log_to
 from swarm.run import load_spec, run_spec
@@ -37,29 +35,15 @@ WRONG = "wrongkey_plain_q8w7e6r5t4y3"
 
 
 @pytest.fixture
-def keyed_sim(tmp_path: Path) -> Iterator[int]:
-    config = tmp_path / "sim.json"
-    config.write_text(
-        json.dumps(
-            {
-                "port": 0,
-                "api_keys": [GOOD],
-                "faults": [{"kind": "status", "status": 503, "rate": 1.0, "models": ["flaky"]}],
-            }
-        )
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "providers.sim", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert "listening on" in line, line
-    yield int(line.rsplit(":", 1)[1])
-    proc.terminate()
-    proc.wait(10)
-    proc.stdout.close()
+def keyed_sim() -> Iterator[int]:
+    """A simulator that takes only GOOD and fails model 'flaky' with 503s."""
+    with simulator_process(
+        {
+            "api_keys": [GOOD],
+            "faults": [{"kind": "status", "status": 503, "rate": 1.0, "models": ["flaky"]}],
+        }
+    ) as (root, _):
+        yield int(root.rsplit(":", 1)[1])
 
 
 async def test_no_key_in_the_report_the_log_the_metrics_or_the_terminal(

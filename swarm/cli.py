@@ -106,6 +106,45 @@ def _cmd_providers(args: argparse.Namespace) -> int:
         return EXIT_INPUT
 
 
+def _cmd_dash(args: argparse.Namespace) -> int:
+    import anyio
+    import httpx
+
+    from .dashboard.attach import run_attached
+
+    url = args.metrics
+    if not url.startswith(("http://", "https://")):
+        print(
+            f"swarm dash: {url!r} is not a URL; give the engine's metrics endpoint, e.g. "
+            "http://127.0.0.1:9464/metrics (swarm run --metrics-port 9464)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    try:
+        httpx.get(url, timeout=5.0).raise_for_status()
+    except httpx.HTTPError as exc:
+        print(
+            f"swarm dash: cannot scrape {url}: {exc}; is the engine running with its "
+            "metrics endpoint on?",
+            file=sys.stderr,
+        )
+        return EXIT_PROBLEM
+
+    def announce(dashboard_url: str) -> None:
+        print(f"dashboard at {dashboard_url}", flush=True)
+
+    try:
+        anyio.run(
+            lambda: run_attached(
+                url, host=args.host, port=args.port, seconds=args.seconds, announce=announce
+            ),
+            backend="trio",
+        )
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="swarm",
@@ -187,6 +226,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_providers_arguments(providers)
     providers.set_defaults(handler=_cmd_providers)
+
+    dash = commands.add_parser(
+        "dash",
+        help="a live dashboard of an engine in another process, from its metrics endpoint",
+        description=(
+            "Serve the live dashboard of a running engine, attached through its Prometheus "
+            "endpoint (swarm run --metrics-port, or open_metrics_server(engine) in an "
+            "application): providers, breakers, rate-limit buckets, calls, throughput. "
+            "Agents and their token streams live in the engine's process: swarm run "
+            "--dashboard shows those."
+        ),
+    )
+    dash.add_argument("metrics", metavar="METRICS_URL", help="e.g. http://127.0.0.1:9464/metrics")
+    dash.add_argument("--host", default="127.0.0.1", help="address to serve on (default loopback)")
+    dash.add_argument("--port", type=int, default=0, help="port to serve on (default: any)")
+    dash.add_argument("--seconds", type=float, default=None, help="stop after this long")
+    dash.set_defaults(handler=_cmd_dash)
 
     from providers.sim.cli import add_arguments as add_sim_arguments
 

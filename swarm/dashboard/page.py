@@ -90,7 +90,8 @@ function draw(tps) {
 }
 let agentsKnown = "";
 function render(s) {
-  document.getElementById("status").textContent = "live";
+  document.getElementById("status").textContent = s.error ? s.error : "live";
+  if (!s.calls) return;
   document.getElementById("elapsed").textContent = s.elapsed.toFixed(1) + " s";
   const inp = s.inputs || {};
   document.getElementById("inputs").textContent = inp.total ? (inp.answered + inp.failed) + "/" + inp.total : "-";

@@ -16,7 +16,7 @@ import json
 import secrets
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -30,32 +30,67 @@ from ..observability.http import read_request, respond
 from .page import render_page
 from .state import snapshot
 
-__all__ = ["Dashboard", "open_dashboard"]
+__all__ = ["Dashboard", "Source", "engine_source", "open_dashboard", "serve_dashboard"]
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _PERIOD = 0.5  # seconds between snapshots
 
 
+Source = Callable[[str | None], Awaitable[dict[str, Any]]]
+
+
+class _Rate:
+    """Output tokens per second between snapshots (several viewers share one)."""
+
+    def __init__(self) -> None:
+        self._last = (time.monotonic(), 0)
+        self.value = 0.0
+
+    def update(self, tokens: int) -> float:
+        now = time.monotonic()
+        when, before = self._last
+        if now - when >= _PERIOD / 2:
+            self.value = max(0.0, (tokens - before) / (now - when))
+            self._last = (now, tokens)
+        return self.value
+
+
+def engine_source(
+    engine: Engine,
+    swarm: Swarm | None,
+    title: str,
+    inputs: Callable[[], Mapping[str, int]] | None,
+) -> Source:
+    """Snapshots of an engine (and swarm) in this process."""
+    started = time.monotonic()
+    rate = _Rate()
+
+    async def state(watching: str | None) -> dict[str, Any]:
+        stats = engine.statistics()
+        return snapshot(
+            title=title,
+            elapsed=time.monotonic() - started,
+            stats=stats,
+            rate_limits=await engine.rate_limit_statistics(),
+            swarm=swarm.report() if swarm is not None else None,
+            tokens_per_second=rate.update(stats.ledger.output_tokens),
+            inputs=inputs() if inputs is not None else None,
+            watching=watching,
+            tail=swarm.tail(watching) if swarm is not None and watching else "",
+        )
+
+    return state
+
+
 class Dashboard:
     """A running dashboard; ``url`` is the page to open."""
 
-    def __init__(
-        self,
-        engine: Engine,
-        swarm: Swarm | None,
-        title: str,
-        host: str,
-        inputs: Callable[[], Mapping[str, int]] | None,
-    ) -> None:
-        self.engine = engine
+    def __init__(self, source: Source, swarm: Swarm | None, title: str, host: str) -> None:
+        self.state = source
         self.swarm = swarm
         self.title = title
         self.host = host
         self.token = None if host in _LOOPBACK else secrets.token_urlsafe(16)
-        self._inputs = inputs
-        self._started = time.monotonic()
-        self._last = (self._started, 0)  # (when, output tokens) of the previous snapshot
-        self._tps = 0.0
         self.port = 0
         self.ws_port = 0
 
@@ -73,26 +108,6 @@ class Dashboard:
             return True
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(target).query)
         return secrets.compare_digest(query.get("token", [""])[0], self.token)
-
-    async def state(self, watching: str | None) -> dict[str, Any]:
-        stats = self.engine.statistics()
-        now = time.monotonic()
-        when, tokens = self._last
-        if now - when >= _PERIOD / 2:  # several viewers share one rate
-            self._tps = (stats.ledger.output_tokens - tokens) / (now - when)
-            self._last = (now, stats.ledger.output_tokens)
-        swarm = self.swarm
-        return snapshot(
-            title=self.title,
-            elapsed=now - self._started,
-            stats=stats,
-            rate_limits=await self.engine.rate_limit_statistics(),
-            swarm=swarm.report() if swarm is not None else None,
-            tokens_per_second=self._tps,
-            inputs=self._inputs() if self._inputs is not None else None,
-            watching=watching,
-            tail=swarm.tail(watching) if swarm is not None and watching else "",
-        )
 
     # -- HTTP: the page and /state.json ---------------------------------------------------
 
@@ -171,17 +186,24 @@ async def open_dashboard(
     Raises:
         RuntimeError: not running on trio (trio-websocket needs it).
     """
+    board = Dashboard(engine_source(engine, swarm, title, inputs), swarm, title, host)
+    async with serve_dashboard(board, port) as served:
+        yield served
+
+
+@asynccontextmanager
+async def serve_dashboard(board: Dashboard, port: int = 0) -> AsyncIterator[Dashboard]:
+    """Serve ``board``'s page on ``port`` and its WebSocket on a free port."""
     if sniffio.current_async_library() != "trio":
-        raise RuntimeError("the dashboard runs on trio (trio-websocket); run the swarm on trio")
+        raise RuntimeError("the dashboard runs on trio (trio-websocket); run it on trio")
     import trio
     import trio_websocket
 
-    board = Dashboard(engine, swarm, title, host, inputs)
-    listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
+    listener = await anyio.create_tcp_listener(local_host=board.host, local_port=port)
     board.port = listener.extra(anyio.abc.SocketAttribute.local_port)
     async with listener, trio.open_nursery() as nursery:
         nursery.start_soon(listener.serve, board._http)
-        server = await nursery.start(trio_websocket.serve_websocket, board._ws, host, 0, None)
+        server = await nursery.start(trio_websocket.serve_websocket, board._ws, board.host, 0, None)
         board.ws_port = server.port
         try:
             yield board

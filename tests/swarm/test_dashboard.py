@@ -226,3 +226,45 @@ def test_the_page_escapes_what_it_embeds() -> None:
     page = render_page("<b>x</b>", "ws://h:1/ws?token=</script>")
     assert "<b>x</b>" not in page and "&lt;b&gt;" in page
     assert '</script>"' not in page
+
+
+async def test_swarm_dash_attaches_through_the_metrics_endpoint() -> None:
+    from providers import Message, Request
+    from providers.sim import RateLimit, SimConfig
+    from swarm import open_engine
+    from swarm.dashboard.attach import run_attached
+    from swarm.observability import open_metrics_server
+
+    sim = SimConfig(rate_limit=RateLimit(rpm=6000))
+    request = Request(model="gpt-4o-mini", messages=[Message.user("hi")], max_tokens=8)
+    async with open_engine(env={}, simulator=sim) as engine, open_metrics_server(engine) as metrics:
+        for _ in range(5):
+            await engine.complete(request)
+        urls: list[str] = []
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(
+                lambda: run_attached(
+                    metrics.url, host="127.0.0.1", port=0, seconds=30, announce=urls.append
+                )
+            )
+            with anyio.fail_after(10):
+                while not urls:  # noqa: ASYNC110 - the callback has no event
+                    await anyio.sleep(0.01)
+            async with httpx.AsyncClient() as http:
+                page = await http.get(urls[0])
+                state = (await http.get(urls[0].rstrip("/") + "/state.json")).json()
+            tg.cancel_scope.cancel()
+    assert page.status_code == 200 and "WebSocket" in page.text
+    assert state["calls"]["completed"] == 5 and state["calls"]["output_tokens"] > 0
+    (sim_provider,) = [p for p in state["providers"] if p["name"] == "sim"]
+    assert sim_provider["completed"] == 5 and sim_provider["breakers"] == {"gpt-4o-mini": "closed"}
+    assert state["rate_limits"][0]["rpm"] == 6000
+
+
+def test_swarm_dash_refuses_what_it_cannot_attach_to(capsys: pytest.CaptureFixture[str]) -> None:
+    from swarm.cli import EXIT_PROBLEM, EXIT_USAGE, main
+
+    assert main(["dash", "localhost:9464"]) == EXIT_USAGE
+    assert "is not a URL" in capsys.readouterr().err
+    assert main(["dash", "http://127.0.0.1:1/metrics"]) == EXIT_PROBLEM
+    assert "cannot scrape" in capsys.readouterr().err

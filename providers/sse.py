@@ -58,8 +58,9 @@ class SSEDecoder:
     """Incremental SSE decoder. Feed chunks of any size; read dispatched events.
 
     Invariants:
-        * ``_buf`` holds the bytes of the current incomplete line only, with line
-          ends already normalized, so it never contains CR or LF.
+        * ``_parts`` holds the bytes of the current incomplete line only (in the
+          pieces they came in, ``_parts_len`` bytes in all), with line ends
+          already normalized, so no piece contains CR or LF.
         * ``_skip_lf`` is true exactly when the last byte seen was a CR that ended
           a line, so that an LF starting the next chunk completes a CRLF instead of
           ending an empty line.
@@ -67,7 +68,8 @@ class SSEDecoder:
 
     __slots__ = (
         "_bom_checked",
-        "_buf",
+        "_parts",
+        "_parts_len",
         "_data",
         "_event",
         "_last_id",
@@ -77,7 +79,8 @@ class SSEDecoder:
     )
 
     def __init__(self, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
-        self._buf = b""
+        self._parts: list[bytes] = []
+        self._parts_len = 0
         self._skip_lf = False
         self._bom_checked = False
         self._data: list[str] = []
@@ -94,16 +97,34 @@ class SSEDecoder:
         """Decode a chunk and return the events it completed (often none or one).
 
         Raises:
-            SSEError: a line is longer than ``max_line_bytes``.
+            SSEError: a line is longer than ``max_line_bytes`` (however the stream
+                was split into chunks).
         """
         if self._skip_lf and chunk:
             self._skip_lf = False
             if chunk[0] == 0x0A:
                 chunk = chunk[1:]
-        buf = self._buf + chunk if self._buf else chunk
+        parts = self._parts
+        if parts:
+            if self._bom_checked and b"\n" not in chunk and b"\r" not in chunk:
+                # No line end: the pending line goes on. Keep its pieces and join
+                # them once it ends (joining on every piece would copy a long line
+                # again and again: quadratic in its length).
+                if chunk:
+                    parts.append(chunk)
+                    self._parts_len += len(chunk)
+                    if self._parts_len > self._max_line:
+                        raise self._too_long()
+                return []
+            parts.append(chunk)
+            buf = b"".join(parts)
+            parts.clear()
+            self._parts_len = 0
+        else:
+            buf = chunk  # the common case: no line pending, no copy
         if not self._bom_checked:
             if len(buf) < 3 and _BOM.startswith(buf):
-                self._buf = buf  # could still be the start of a BOM
+                self._keep(buf)  # could still be the start of a BOM
                 return []
             self._bom_checked = True
             if buf.startswith(_BOM):
@@ -114,20 +135,28 @@ class SSEDecoder:
             buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         end = buf.rfind(b"\n")
         if end < 0:
-            if len(buf) > self._max_line:
-                raise SSEError(
-                    f"SSE line longer than {self._max_line} bytes; the stream is not SSE or "
-                    "the limit (max_line_bytes) is too small"
-                )
-            self._buf = buf
+            self._keep(buf)
             return []
-        self._buf = buf[end + 1 :]
-        if len(self._buf) > self._max_line:
-            raise SSEError(
-                f"SSE line longer than {self._max_line} bytes; the stream is not SSE or "
-                "the limit (max_line_bytes) is too small"
-            )
+        rest = buf[end + 1 :]
+        if rest:  # inline: this runs for every chunk
+            self._keep(rest)
+        if end > self._max_line and max(map(len, buf[:end].split(b"\n"))) > self._max_line:
+            raise self._too_long()  # a whole line over the limit, in one chunk
         return self._lines(buf[:end].decode("utf-8", "replace").split("\n"))
+
+    def _keep(self, rest: bytes) -> None:
+        """``rest`` (no line end in it) starts the next line."""
+        if len(rest) > self._max_line:
+            raise self._too_long()
+        if rest:
+            self._parts.append(rest)
+            self._parts_len = len(rest)
+
+    def _too_long(self) -> SSEError:
+        return SSEError(
+            f"SSE line longer than {self._max_line} bytes; the stream is not SSE or "
+            "the limit (max_line_bytes) is too small"
+        )
 
     def _lines(self, lines: list[str]) -> list[ServerSentEvent]:
         out: list[ServerSentEvent] = []
@@ -169,7 +198,8 @@ class SSEDecoder:
     def end(self) -> list[ServerSentEvent]:
         """The stream ended. Per the spec an incomplete event is discarded, so this
         returns nothing; it resets the decoder's buffers."""
-        self._buf = b""
+        self._parts.clear()
+        self._parts_len = 0
         self._data.clear()
         self._event = ""
         self._retry = None

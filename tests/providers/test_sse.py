@@ -269,3 +269,36 @@ def test_arbitrary_bytes_raise_only_sse_error(data: bytes) -> None:
         decoder.end()
     except SSEError:
         pass
+
+
+def test_a_whole_long_line_in_one_chunk_raises_too() -> None:
+    decoder = SSEDecoder(max_line_bytes=64)
+    with pytest.raises(SSEError, match="max_line_bytes"):
+        decoder.feed(b"data: " + b"x" * 100 + b"\n\n")
+
+
+def test_a_long_line_in_many_small_pieces_is_decoded_once_it_ends() -> None:
+    decoder = SSEDecoder()  # 10,000 pieces of one 100 KB line, joined once at its end
+    decoder.feed(b"data: ")
+    for _ in range(10_000):
+        assert decoder.feed(b"0123456789") == []
+    (event,) = decoder.feed(b"\n\n")
+    assert event.data == "0123456789" * 10_000
+
+
+@settings(max_examples=300)
+@given(st.data())
+def test_whether_a_line_is_too_long_does_not_depend_on_the_split(data: st.DataObject) -> None:
+    payload = data.draw(any_bytes)
+    chunks = data.draw(split_points(payload))
+
+    def raises(pieces: list[bytes]) -> bool:
+        decoder = SSEDecoder(max_line_bytes=12)
+        try:
+            for piece in pieces:
+                decoder.feed(piece)
+        except SSEError:
+            return True
+        return False
+
+    assert raises(chunks) == raises([payload])

@@ -68,12 +68,12 @@ class SSEDecoder:
 
     __slots__ = (
         "_bom_checked",
-        "_parts",
-        "_parts_len",
         "_data",
         "_event",
         "_last_id",
         "_max_line",
+        "_parts",
+        "_parts_len",
         "_retry",
         "_skip_lf",
     )

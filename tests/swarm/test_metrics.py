@@ -16,8 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from providers import Message, Request
 from providers.sim import Fault, ModelProfile, RateLimit, SimConfig
 from swarm import EngineConfig, RetryPolicy, open_engine
-from swarm.engine import SIM_KEY
-from swarm.engine import EngineStatistics
+from swarm.engine import SIM_KEY, EngineStatistics
 from swarm.ledger import CallRecord, LedgerStatistics
 from swarm.observability import EngineMetrics, open_metrics_server
 from swarm.observability.prometheus import escape

@@ -17,6 +17,8 @@ from typing import BinaryIO
 
 from providers.families import FAMILY_NAMES
 
+from .cli_errors import UsageError, run_guarded
+
 EXIT_OK = 0
 EXIT_PROBLEM = 1
 EXIT_USAGE = 2
@@ -65,45 +67,28 @@ def _cmd_sim(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from .config import ConfigError
-    from .run.command import UsageError, run_command
+    from .run.command import run_command
 
-    try:
-        return run_command(args)
-    except UsageError as exc:
-        print(f"swarm run: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except ConfigError as exc:  # SpecError too: a file that cannot be used
-        print(f"swarm run: {exc}", file=sys.stderr)
-        return EXIT_INPUT
+    # ConfigError covers SpecError too: a file that cannot be used.
+    codes = [(UsageError, EXIT_USAGE), (ConfigError, EXIT_INPUT)]
+    return run_guarded("swarm run", lambda: run_command(args), codes)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from .benchmark.command import UsageError, bench_command
+    from .benchmark.command import bench_command
     from .benchmark.data import BenchDataError
     from .benchmark.target import TargetError
 
-    try:
-        return bench_command(args)
-    except UsageError as exc:
-        print(f"swarm bench: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except BenchDataError as exc:
-        print(f"swarm bench: {exc}", file=sys.stderr)
-        return EXIT_INPUT
-    except TargetError as exc:
-        print(f"swarm bench: {exc}", file=sys.stderr)
-        return EXIT_PROBLEM
+    codes = [(UsageError, EXIT_USAGE), (BenchDataError, EXIT_INPUT), (TargetError, EXIT_PROBLEM)]
+    return run_guarded("swarm bench", lambda: bench_command(args), codes)
 
 
 def _cmd_providers(args: argparse.Namespace) -> int:
     from .config import ConfigError
     from .providers_command import providers_command
 
-    try:
-        return providers_command(args)
-    except ConfigError as exc:
-        print(f"swarm providers: {exc}", file=sys.stderr)
-        return EXIT_INPUT
+    codes = [(ConfigError, EXIT_INPUT)]
+    return run_guarded("swarm providers", lambda: providers_command(args), codes)
 
 
 def _cmd_dash(args: argparse.Namespace) -> int:

@@ -21,21 +21,18 @@ import msgspec
 
 from providers.sim import tune_gc
 
+from ..cli_errors import UsageError
 from .data import BenchDataError, LengthDist, Prompt, load_jsonl, load_sharegpt, synthetic
 from .load import LoadPoint
 from .metrics import SLO, PointSummary, RequestRecord
 from .report import SCHEMA_VERSION, BenchReport, format_table, write_csv, write_html
-from .runner import Limits, _Client, run_point, warm_up
+from .runner import BenchClient, Limits, run_point, warm_up
 from .target import Target, base_url_for, check_family, process_cpu, simulator_process
 
 __all__ = ["add_arguments", "bench_command"]
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_INPUT = 0, 1, 2, 3
 SIM_MODEL = "sim-model"
-
-
-class UsageError(Exception):
-    """Flags that cannot work (exit 2)."""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -314,7 +311,7 @@ async def _run(
         timeout=args.timeout,
     )
     peak = max(int(p.value) if p.mode == "concurrency" else 1024 for p in points)
-    client = _Client(endpoint, target.family, target.model, connections=peak + 16)
+    client = BenchClient(endpoint, target.family, target.model, connections=peak + 16)
     summaries: list[PointSummary] = []
     records: list[RequestRecord] = []
     try:

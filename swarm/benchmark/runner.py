@@ -33,7 +33,7 @@ from .data import Prompt
 from .load import Arrival, LoadPoint, arrivals, worker_starts
 from .metrics import SLO, PointSummary, RequestRecord, summarize
 
-__all__ = ["Limits", "run_point", "warm_up"]
+__all__ = ["BenchClient", "Limits", "run_point", "warm_up"]
 
 _CONTENT = (TextDelta, ReasoningDelta, ToolCallDelta)
 
@@ -48,7 +48,7 @@ class Limits(msgspec.Struct, kw_only=True, frozen=True):
     timeout: float = 600.0
 
 
-class _Client:
+class BenchClient:
     """One HTTP client for a run, sized so the pool never queues requests."""
 
     def __init__(self, endpoint: Endpoint, family: str, model: str, connections: int) -> None:
@@ -138,7 +138,7 @@ class _Client:
         )
 
 
-async def warm_up(client: _Client, prompts: Iterator[Prompt], count: int, limit: float) -> int:
+async def warm_up(client: BenchClient, prompts: Iterator[Prompt], count: int, limit: float) -> int:
     """Send ``count`` requests (at most 16 at once) before measuring; returns how
     many succeeded. They open connections and warm the server's caches."""
     ok = 0
@@ -158,7 +158,7 @@ async def warm_up(client: _Client, prompts: Iterator[Prompt], count: int, limit:
 
 
 async def run_point(
-    client: _Client,
+    client: BenchClient,
     point: LoadPoint,
     prompts: Iterator[Prompt],
     limits: Limits,

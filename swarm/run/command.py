@@ -17,6 +17,7 @@ from typing import IO, Any
 import anyio
 import msgspec
 
+from ..cli_errors import UsageError
 from ..config import ConfigError, EngineConfig, load_config
 from ..logs import LOGGER, log_to
 from .calls import run_calls
@@ -29,10 +30,6 @@ from .spec import SwarmSpec, load_spec
 __all__ = ["add_arguments", "run_command"]
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """Flags that do not go together (exit 2)."""
 
 
 def add_arguments(run: argparse.ArgumentParser) -> None:

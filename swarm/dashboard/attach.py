@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -185,7 +185,7 @@ def metrics_source(http: httpx.AsyncClient, url: str, title: str) -> Source:
 
 
 async def run_attached(
-    url: str, *, host: str, port: int, seconds: float | None, announce: Any
+    url: str, *, host: str, port: int, seconds: float | None, announce: Callable[[str], None]
 ) -> None:
     """Serve the dashboard of the engine behind ``url`` until cancelled (or for
     ``seconds``); ``announce(dashboard_url)`` is called once it listens."""

@@ -84,6 +84,7 @@ INSTALL = Path(__file__).resolve().parent / "peers" / "install_clients.sh"
 CLIENTS = tuple(BACKENDS)
 FLOOR, RAW, ENGINE = "floor", "httpx-msgspec", "swarm-engine"
 SCALE_CLIENTS = (FLOOR, "swarm-client", ENGINE)
+WORKLOADS = ("full", "paced", "many", "ttft", "scale")
 # The peers' environments (relative to the checkout) and who runs in each.
 ENVS = {"httpx-sse": ".venv-clients", "anthropic": ".venv-clients", "openai": ".venv-clients"}
 ENVS["litellm"] = ".venv-litellm"
@@ -350,6 +351,8 @@ def report(
         eng_at = {n: scale[n].get(ENGINE) for n in ns}
         top_fig = eng_at[top]
         done = bool(top_fig and top_fig["cpu"])
+        # "Concurrent" means every stream in flight at once, not only completed.
+        at_once = int(_med(top_fig["open"])) if top_fig and top_fig["open"] else 0
         kb_top = _med(top_fig["kb"]) if top_fig and done else math.nan
         cpu_ps = [_med(e["cpu"]) / n for n, e in eng_at.items() if e and e["cpu"]]
         spread_cpu = max(cpu_ps) / min(cpu_ps) - 1 if len(cpu_ps) == len(ns) else math.nan
@@ -369,6 +372,7 @@ def report(
             ok3 = None  # the goal is about 10,000 streams
         say(
             f"  3. {top:,} streams: {'all completed' if done else 'did not all complete'}, "
+            f"{at_once:,} in flight at once, "
             f"{kb_top:.1f} KB/stream (goal <= 25); CPU/stream spread {spread_cpu:.0%} over "
             f"{', '.join(f'{n:,}' for n in ns)}, KB/stream spread {kb_spread} from 1,000 up "
             f"(goal: 10,000 streams, <= 20%): {_goal(ok3)}"
@@ -410,6 +414,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--scale-tokens", type=int, default=10)
     parser.add_argument("--scale-interval", type=float, default=0.4)
+    parser.add_argument(
+        "--workloads",
+        nargs="+",
+        choices=WORKLOADS,
+        default=list(WORKLOADS),
+        help="run only these (all by default)",
+    )
     parser.add_argument("--sim-core", type=int, default=0)
     parser.add_argument("--client-core", type=int, default=1)
     parser.add_argument("--time-limit", type=float, default=600.0, help="seconds per worker")
@@ -455,17 +466,25 @@ def main(argv: list[str] | None = None) -> int:
     sim = Simulator(models, args.sim_core)
     runner = Runner(sim, args)
     try:
-        print("full ...", flush=True)
-        full = stream_workload(runner, clients, "full", "full", *args.full)
-        print("paced ...", flush=True)
-        paced = stream_workload(runner, clients, "paced", "paced", *args.paced)
-        print("many ...", flush=True)
-        many = stream_workload(runner, clients, "many", "many", *args.many)
-        print("ttft ...", flush=True)
-        ttft = ttft_workload(runner, clients)
-        scale = {}
+        want = set(args.workloads)
+        empty: dict[str, dict[str, list[float]]] = {"_sim": {"cpu": [0.0]}}
+        full, paced, many = empty, empty, empty
+        ttft: dict[str, list[float]] = {}
+        scale: dict[int, dict[str, dict[str, list[float]]]] = {}
+        if "full" in want:
+            print("full ...", flush=True)
+            full = stream_workload(runner, clients, "full", "full", *args.full)
+        if "paced" in want:
+            print("paced ...", flush=True)
+            paced = stream_workload(runner, clients, "paced", "paced", *args.paced)
+        if "many" in want:
+            print("many ...", flush=True)
+            many = stream_workload(runner, clients, "many", "many", *args.many)
+        if "ttft" in want:
+            print("ttft ...", flush=True)
+            ttft = ttft_workload(runner, clients)
         scale_clients = [c for c in SCALE_CLIENTS if c in clients]
-        for n in args.scale:
+        for n in args.scale if "scale" in want else []:
             print(f"scale {n:,} ...", flush=True)
             scale[n] = stream_workload(
                 runner, scale_clients, f"scale {n}", "scale", n, args.scale_tokens

@@ -65,7 +65,6 @@ import json
 import math
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import time
@@ -75,7 +74,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_engine import Simulator, _cpu_model, _load, _raise_fd_limit
+from bench_engine import Simulator, _cpu_model, _load, _med, _pct, _raise_fd_limit
+from bench_engine import _range as _fig
 from clients_worker import BACKENDS, WARM
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -175,29 +175,6 @@ class Runner:
 
 
 # -- figures ---------------------------------------------------------------------------
-
-
-def _med(xs: Sequence[float]) -> float:
-    return statistics.median(xs) if xs else math.nan
-
-
-def _pct(xs: Sequence[float], p: float) -> float:
-    """Linear-interpolated percentile (as numpy's default)."""
-    if not xs:
-        return math.nan
-    s = sorted(xs)
-    k = (len(s) - 1) * p / 100
-    lo = math.floor(k)
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
-
-
-def _fig(xs: Sequence[float], fmt: str) -> str:
-    if not xs:
-        return "-"
-    if len(xs) == 1:
-        return format(xs[0], fmt)
-    return f"{format(_med(xs), fmt)} [{format(min(xs), fmt)}-{format(max(xs), fmt)}]"
 
 
 def stream_workload(

@@ -232,6 +232,11 @@ def ttft_workload(runner: Runner, clients: Sequence[str]) -> dict[str, list[floa
     return out
 
 
+def _num(x: float, fmt: str) -> str:
+    """A figure, or "-" for one the run did not measure."""
+    return "-" if math.isnan(x) else format(x, fmt)
+
+
 def _ratio(a: float, b: float) -> float:
     return a / b if b and not math.isnan(a) and not math.isnan(b) else math.nan
 
@@ -273,9 +278,11 @@ def report(
         added = "-" if client == FLOOR else f"{p50 - floor_p50:.3f} / {p99 - floor_p99:.3f}"
         say(
             f"{client:<14} {BACKENDS[client]:<8} {_fig(f.get('us_tok', []), '.1f'):>22} "
-            f"{_fig(p.get('us_tok', []), '.1f'):>22} {_med(p.get('reads_tok', [])):>6.2f} "
+            f"{_fig(p.get('us_tok', []), '.1f'):>22} "
+            f"{_num(_med(p.get('reads_tok', [])), '.2f'):>6} "
             f"{_fig(m.get('cpu', []), '.2f'):>19} {_fig(m.get('kb', []), '.1f'):>16} "
-            f"{_med(m.get('open', [])):>9.0f} {p50:>8.3f} / {p99:<7.3f} {added:>16}"
+            f"{_num(_med(m.get('open', [])), '.0f'):>9} "
+            f"{_num(p50, '.3f'):>8} / {_num(p99, '.3f'):<7} {'-' if lat == [] else added:>16}"
         )
     say(
         f"(simulator CPU: full {full['_sim']['cpu'][0]:.1f} s, paced "

@@ -98,6 +98,8 @@ def _raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+# _raise_fd_limit and _count_reads repeat bench_engine's on purpose: bench_engine
+# imports msgspec at the top, which the peers' environments (LiteLLM's) lack.
 READS = [0]
 
 
@@ -309,8 +311,16 @@ class Client:
         if self._close is not None:
             await self._close()
 
-    async def open_httpx_msgspec(self) -> OneStream:
+    def _plain_httpx(self) -> tuple[Any, str, dict[str, str]]:
+        """An ``httpx.AsyncClient`` sized to the streams (closed with this client), the
+        chat-completions URL and the auth header: what the three plain-httpx loops share."""
         import httpx
+
+        http = httpx.AsyncClient(limits=_limits(self.n), timeout=_timeout())
+        self._close = http.aclose
+        return http, self.base + "/v1/chat/completions", {"authorization": f"Bearer {KEY}"}
+
+    async def open_httpx_msgspec(self) -> OneStream:
         import msgspec
 
         # defstruct: classes defined in a function cannot be resolved from the
@@ -319,10 +329,7 @@ class Client:
         Choice = msgspec.defstruct("Choice", [("delta", Delta)])
         Chunk = msgspec.defstruct("Chunk", [("choices", list[Choice])])  # type: ignore[valid-type]
         decode: Any = msgspec.json.Decoder(Chunk).decode
-        http = httpx.AsyncClient(limits=_limits(self.n), timeout=_timeout())
-        self._close = http.aclose
-        url = self.base + "/v1/chat/completions"
-        headers = {"authorization": f"Bearer {KEY}"}
+        http, url, headers = self._plain_httpx()
 
         async def one(model: str, on_token: OnToken) -> int:
             n = 0
@@ -344,12 +351,8 @@ class Client:
         return one
 
     async def open_httpx_lines(self) -> OneStream:
-        import httpx
 
-        http = httpx.AsyncClient(limits=_limits(self.n), timeout=_timeout())
-        self._close = http.aclose
-        url = self.base + "/v1/chat/completions"
-        headers = {"authorization": f"Bearer {KEY}"}
+        http, url, headers = self._plain_httpx()
 
         async def one(model: str, on_token: OnToken) -> int:
             n = 0
@@ -367,13 +370,9 @@ class Client:
         return one
 
     async def open_httpx_sse(self) -> OneStream:
-        import httpx
         from httpx_sse import aconnect_sse  # type: ignore[import-not-found]
 
-        http = httpx.AsyncClient(limits=_limits(self.n), timeout=_timeout())
-        self._close = http.aclose
-        url = self.base + "/v1/chat/completions"
-        headers = {"authorization": f"Bearer {KEY}"}
+        http, url, headers = self._plain_httpx()
 
         async def one(model: str, on_token: OnToken) -> int:
             n = 0

@@ -29,7 +29,7 @@ import anyio
 import httpx
 
 from .assemble import ResponseAssembler
-from .errors import ConnectError, ProviderError, ReadError, TimeoutError, TransportError
+from .errors import APIError, ConnectError, ProviderError, ReadError, TimeoutError, TransportError
 from .events import ErrorEvent, Response, StreamEvent
 from .families import Endpoint, Family, StreamDecoder, get_family
 from .families.base import error_from_event
@@ -320,7 +320,12 @@ async def complete(
             ),
             endpoint,
         )
-    return fam.decode_response(response.content)
+    try:
+        return fam.decode_response(
+            response.content, provider=endpoint.provider, model=request.model
+        )
+    except APIError as error:  # an error object in a 200 body
+        raise _redacted(error, endpoint) from None
 
 
 class Client:

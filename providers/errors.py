@@ -143,9 +143,17 @@ class APIError(ProviderError):
         provider_type: str | None = None,
         request_id: str | None = None,
         retry_after: float | None = None,
+        in_stream: bool = True,
     ) -> None:
         where = f"{provider} ({model})" if model else provider
-        what = f"{status} from {where}" if status != 200 else f"error event in stream from {where}"
+        if status != 200:
+            what = f"{status} from {where}"
+        elif in_stream:
+            what = f"error event in stream from {where}"
+        else:
+            # A non-streaming answer whose 200 body is an error object (gateways,
+            # vLLM, Gemini behind some proxies do this).
+            what = f"error object in a 200 response from {where}"
         kind = f" [{provider_type}]" if provider_type else ""
         super().__init__(f"{what}{kind}: {body}")
         self.provider = provider

@@ -104,6 +104,7 @@ from .base import (
     StreamDecoder,
     classify_error,
     error_event,
+    error_from_event,
     json_body,
 )
 
@@ -716,16 +717,26 @@ class AnthropicMessages(Family):
     def stream_decoder(self) -> AnthropicStreamDecoder:
         return AnthropicStreamDecoder()
 
-    def decode_response(self, body: bytes) -> Response:
+    def decode_response(
+        self, body: bytes, *, provider: str | None = None, model: str | None = None
+    ) -> Response:
         try:
             message = _message_decoder.decode(body)
         except msgspec.DecodeError as exc:
             raise StreamDecodeError(
                 f"anthropic: the response is not a Messages response ({exc}): {body[:200]!r}"
             ) from None
-        if message.error is not None or message.type not in ("message", ""):
-            detail = message.error.message if message.error else f"type={message.type!r}"
-            raise StreamDecodeError(f"anthropic: the response is not a message: {detail}")
+        if message.error is not None:
+            # ``{"type": "error", "error": {...}}`` with a 200: the typed error, as
+            # the same object inside a stream would give.
+            event = error_event(message.error.type, message.error.message or "(no message)")
+            raise error_from_event(
+                event, provider=provider or self.name, model=model, in_stream=False
+            )
+        if message.type not in ("message", ""):
+            raise StreamDecodeError(
+                f"anthropic: the response is not a message: type={message.type!r}"
+            )
         reasoning: list[Part] = []
         text: list[str] = []
         calls: list[ToolCall] = []

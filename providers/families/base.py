@@ -180,11 +180,19 @@ class Family(abc.ABC):
         """A fresh decoder for one streaming response."""
 
     @abc.abstractmethod
-    def decode_response(self, body: bytes) -> Response:
+    def decode_response(
+        self, body: bytes, *, provider: str | None = None, model: str | None = None
+    ) -> Response:
         """Decode a whole (non-streaming) response body.
 
+        ``provider`` and ``model`` name the call in the errors raised (the family's
+        own name and no model when not given).
+
         Raises:
-            StreamDecodeError: the body is not this family's response.
+            APIError: the body is an error object, not a response: the typed error
+                it describes (``OverloadedError``, ``RateLimitError``...), so a 200
+                carrying an error is retried or not exactly as a streamed one is.
+            StreamDecodeError: the body is neither this family's response nor an error.
         """
 
     @abc.abstractmethod
@@ -371,8 +379,13 @@ def error_kind(provider_type: str | None, status: int = 200) -> tuple[str, bool]
     return cls.__name__, cls.retryable
 
 
-def error_from_event(event: ErrorEvent, *, provider: str, model: str | None) -> APIError:
-    """The exception an in-stream ErrorEvent describes (raised by the client)."""
+def error_from_event(
+    event: ErrorEvent, *, provider: str, model: str | None, in_stream: bool = True
+) -> APIError:
+    """The exception an ErrorEvent describes (raised by the client).
+
+    ``in_stream=False`` for the error object of a non-streaming 200 body.
+    """
     from .. import errors
 
     cls = getattr(errors, event.kind, None)
@@ -386,6 +399,7 @@ def error_from_event(event: ErrorEvent, *, provider: str, model: str | None) -> 
         model=model,
         status=200,
         provider_type=event.provider_type,
+        in_stream=in_stream,
     )
 
 

@@ -121,6 +121,7 @@ from .base import (
     StreamDecoder,
     classify_error,
     error_event,
+    error_from_event,
     json_body,
 )
 
@@ -671,14 +672,15 @@ class Gemini(Family):
     def stream_decoder(self) -> GeminiStreamDecoder:
         return GeminiStreamDecoder()
 
-    def decode_response(self, body: bytes) -> Response:
+    def decode_response(
+        self, body: bytes, *, provider: str | None = None, model: str | None = None
+    ) -> Response:
         obj = _decode_json(body, "the Gemini response")
         chunks = _Chunks()
         events = chunks.chunk(obj)
         if chunks.error is not None:
-            raise StreamDecodeError(
-                f"the Gemini response is an error, not a GenerateContentResponse: "
-                f"{chunks.error.message}"
+            raise error_from_event(
+                chunks.error, provider=provider or self.name, model=model, in_stream=False
             )
         events += chunks.finish(complete=True)
         assembler = ResponseAssembler()

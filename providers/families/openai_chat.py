@@ -76,6 +76,7 @@ from .base import (
     StreamDecoder,
     classify_error,
     error_event,
+    error_from_event,
     json_body,
 )
 
@@ -184,6 +185,11 @@ class _Completion(msgspec.Struct):
     citations: list[str] | None = None
     search_results: list[_SearchResult] | None = None
     error: Any = None
+    # vLLM's error object (``{"object": "error", "message", "type", "code"}``).
+    object: str | None = None
+    message: Any = None
+    type: Any = None
+    code: Any = None
 
 
 _chunk_decoder = msgspec.json.Decoder(_Chunk)
@@ -638,7 +644,9 @@ class OpenAIChat(Family):
     def stream_decoder(self) -> OpenAIChatDecoder:
         return OpenAIChatDecoder()
 
-    def decode_response(self, body: bytes) -> Response:
+    def decode_response(
+        self, body: bytes, *, provider: str | None = None, model: str | None = None
+    ) -> Response:
         try:
             completion = _completion_decoder.decode(body)
         except msgspec.DecodeError as exc:
@@ -646,10 +654,22 @@ class OpenAIChat(Family):
                 "OpenAI chat: the response body is not a chat.completion "
                 f"({exc}): {_excerpt(body)!r}"
             ) from exc
-        if completion.error is not None:
-            message, etype, code, _ = _error_fields(completion.error)
-            kind = f" [{code or etype}]" if (code or etype) else ""
-            raise StreamDecodeError(f"OpenAI chat: the response is an error{kind}: {message}")
+        if completion.error is not None or completion.object == "error":
+            if completion.error is not None:
+                message, etype, code, status = _error_fields(completion.error)
+            else:  # vLLM
+                message, etype, code, status = _error_fields(
+                    {
+                        "message": completion.message,
+                        "type": completion.type,
+                        "code": completion.code,
+                    }
+                )
+            # As in the stream: the code is more specific than the type.
+            event = error_event(code or etype, message or "(no message)", status=status or 200)
+            raise error_from_event(
+                event, provider=provider or self.name, model=model, in_stream=False
+            )
         choice = next((c for c in completion.choices or () if c.index in (0, None)), None)
         if choice is None:
             raise StreamDecodeError("OpenAI chat: the response has no choices")

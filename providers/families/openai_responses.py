@@ -891,7 +891,9 @@ class OpenAIResponses(Family):
     def stream_decoder(self) -> StreamDecoder:
         return _Decoder()
 
-    def decode_response(self, body: bytes) -> Response:
+    def decode_response(
+        self, body: bytes, *, provider: str | None = None, model: str | None = None
+    ) -> Response:
         """Decode a whole (``stream: false``) response object.
 
         Raises:
@@ -905,16 +907,18 @@ class OpenAIResponses(Family):
             raise StreamDecodeError(
                 f"OpenAI Responses: the response body is not the documented JSON: {exc}"
             ) from exc
-        if resp.output is None:
-            raise StreamDecodeError(
-                "OpenAI Responses: the response body has no 'output' (is it a Responses API body?)"
-            )
-        if resp.status == "failed":
+        if resp.status == "failed" or (resp.output is None and resp.error is not None):
+            # A failed response object, or a bare ``{"error": {...}}`` with a 200.
             error = resp.error or _ErrorBody()
             raise error_from_event(
                 _stream_error(error.code, error.message, error.type),
-                provider=self.name,
-                model=resp.model or None,
+                provider=provider or self.name,
+                model=model or resp.model or None,
+                in_stream=False,
+            )
+        if resp.output is None:
+            raise StreamDecodeError(
+                "OpenAI Responses: the response body has no 'output' (is it a Responses API body?)"
             )
         parts: list[Part] = []
         text: list[str] = []

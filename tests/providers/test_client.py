@@ -79,7 +79,9 @@ class TinyFamily(Family):
     def stream_decoder(self) -> StreamDecoder:
         return _Decoder()
 
-    def decode_response(self, body: bytes) -> Response:
+    def decode_response(
+        self, body: bytes, *, provider: str | None = None, model: str | None = None
+    ) -> Response:
         return Response(message=Message.assistant(body.decode()))
 
     def map_error(

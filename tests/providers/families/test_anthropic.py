@@ -1114,13 +1114,35 @@ def test_decode_plain_text_response() -> None:
     "raw",
     [
         b"<html>bad gateway</html>",
-        b'{"type":"error","error":{"type":"api_error","message":"boom"}}',
+        b'{"type":"completion"}',
         b"[1]",
     ],
 )
 def test_decode_response_refuses_what_is_not_a_message(raw: bytes) -> None:
     with pytest.raises(StreamDecodeError):
         FAMILY.decode_response(raw)
+
+
+@pytest.mark.parametrize(
+    ("kind", "cls"),
+    [
+        ("overloaded_error", OverloadedError),
+        ("rate_limit_error", RateLimitError),
+        ("api_error", ServerError),
+        ("authentication_error", AuthenticationError),
+        ("invalid_request_error", BadRequestError),
+    ],
+)
+def test_decode_response_error_object_is_the_typed_error(kind: str, cls: type) -> None:
+    """A 200 whose body is an error object raises what the same error in a stream
+    raises, so retries treat both alike."""
+    raw = json.dumps({"type": "error", "error": {"type": kind, "message": "boom"}}).encode()
+    with pytest.raises(cls, match="boom") as info:
+        FAMILY.decode_response(raw, provider="my-proxy", model="claude-x")
+    assert type(info.value) is cls
+    assert (info.value.provider, info.value.model) == ("my-proxy", "claude-x")
+    assert info.value.provider_type == kind
+    assert "error object in a 200 response from my-proxy (claude-x)" in str(info.value)
 
 
 # -- errors and rate limits ----------------------------------------------------------

@@ -918,8 +918,33 @@ def test_decode_response_prompt_blocked() -> None:
 def test_decode_response_refuses_garbage() -> None:
     with pytest.raises(StreamDecodeError):
         FAMILY.decode_response(b"<html>oops</html>")
-    with pytest.raises(StreamDecodeError, match="error"):
-        FAMILY.decode_response(b'{"error": {"code": 500, "message": "x", "status": "INTERNAL"}}')
+    with pytest.raises(StreamDecodeError):
+        FAMILY.decode_response(b'["not", "a", "response"]')
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "cls"),
+    [
+        (500, "INTERNAL", ServerError),
+        (503, "UNAVAILABLE", OverloadedError),
+        (429, "RESOURCE_EXHAUSTED", RateLimitError),
+        (400, "INVALID_ARGUMENT", BadRequestError),
+        (403, "PERMISSION_DENIED", AuthenticationError),
+    ],
+)
+def test_decode_response_error_object_is_the_typed_error(code: int, status: str, cls: type) -> None:
+    """A 200 whose body is ``{"error": {...}}`` raises the typed error the same
+    object raises inside a stream (retryable or not alike)."""
+    raw = json.dumps({"error": {"code": code, "message": "x went wrong", "status": status}})
+    with pytest.raises(cls, match="x went wrong") as info:
+        FAMILY.decode_response(raw.encode(), provider="vertex-proxy", model="gemini-2.5-pro")
+    assert type(info.value) is cls
+    assert (info.value.provider, info.value.model, info.value.status) == (
+        "vertex-proxy",
+        "gemini-2.5-pro",
+        200,
+    )
+    assert "error object in a 200 response" in str(info.value)
 
 
 def test_response_round_trips_through_a_request() -> None:
@@ -1132,6 +1157,24 @@ async def test_stream_over_http() -> None:
     assert msgspec.json.decode(req.body) == {
         "contents": [{"role": "user", "parts": [{"text": "9.11 or 9.9?"}]}]
     }
+
+
+@pytest.mark.anyio
+async def test_error_object_in_a_200_over_http() -> None:
+    """``complete`` raises the typed error of a 200 error body, named for the
+    endpoint and model, with the key masked where the body echoed it."""
+    body = _error(503, "UNAVAILABLE", f"overloaded, key {KEY}", [])
+
+    async def handler(req: HTTPRequest, sock: anyio.abc.SocketStream) -> None:
+        await sock.send(json_response(200, body))
+
+    request = Request(model="gemini-2.5-flash", messages=[Message.user("hi")])
+    async with serve(handler) as url, httpx.AsyncClient() as http:
+        with pytest.raises(OverloadedError) as info:
+            await complete(http, endpoint(base_url=url), request, family="gemini")
+    assert info.value.retryable
+    assert info.value.model == "gemini-2.5-flash"
+    assert KEY not in str(info.value) and KEY not in info.value.body
 
 
 @pytest.mark.anyio

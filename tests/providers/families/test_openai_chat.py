@@ -1064,8 +1064,46 @@ def test_decode_response_refuses_what_is_not_a_completion() -> None:
         FAMILY.decode_response(b"<html>502</html>")
     with pytest.raises(StreamDecodeError, match="no choices"):
         FAMILY.decode_response(completion())
-    with pytest.raises(StreamDecodeError, match="quota"):
-        FAMILY.decode_response(b'{"error": {"message": "quota", "type": "insufficient_quota"}}')
+
+
+@pytest.mark.parametrize(
+    ("body", "cls", "provider_type"),
+    [
+        ({"error": {"message": "m", "type": "server_error"}}, ServerError, "server_error"),
+        (
+            {"error": {"message": "m", "type": "requests", "code": "rate_limit_exceeded"}},
+            RateLimitError,
+            "rate_limit_exceeded",
+        ),
+        (
+            {"error": {"message": "m", "type": "invalid_request_error"}},
+            BadRequestError,
+            "invalid_request_error",
+        ),
+        (
+            {"error": {"message": "m", "code": "context_length_exceeded"}},
+            ContextLengthExceededError,
+            "context_length_exceeded",
+        ),
+        ({"error": "m"}, ServerError, None),
+        # vLLM's shape
+        (
+            {"object": "error", "message": "m", "type": "BadRequestError", "code": 400},
+            BadRequestError,
+            "BadRequestError",
+        ),
+    ],
+)
+def test_decode_response_error_object_is_the_typed_error(
+    body: dict[str, Any], cls: type, provider_type: str | None
+) -> None:
+    """A 200 whose body is an error object raises the typed error the same object
+    raises inside a stream, so a retry policy treats both alike."""
+    with pytest.raises(cls, match="m") as info:
+        FAMILY.decode_response(json.dumps(body).encode(), provider="groq", model="llama")
+    assert type(info.value) is cls
+    assert info.value.provider_type == provider_type
+    assert "error object in a 200 response from groq (llama)" in str(info.value)
 
 
 # -- error responses ---------------------------------------------------------------

@@ -1073,8 +1073,16 @@ def test_decode_response_that_failed_raises_its_error() -> None:
         "output": [],
         "error": {"code": "rate_limit_exceeded", "message": "Slow down."},
     }
-    with pytest.raises(RateLimitError, match="Slow down"):
+    with pytest.raises(RateLimitError, match="Slow down") as info:
         family().decode_response(json.dumps(raw).encode())
+    assert "error object in a 200 response from openai-responses (gpt-4.1)" in str(info.value)
+
+
+def test_decode_response_bare_error_object_raises_its_error() -> None:
+    raw = {"error": {"type": "server_error", "message": "The server had an error."}}
+    with pytest.raises(ServerError, match="server had an error") as info:
+        family().decode_response(json.dumps(raw).encode(), provider="azure", model="gpt-4.1")
+    assert (info.value.provider, info.value.model) == ("azure", "gpt-4.1")
 
 
 @pytest.mark.parametrize(

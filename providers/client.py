@@ -75,6 +75,26 @@ def _sent_tracer(callback: Callable[[], None]) -> Callable[[str, dict[str, Any]]
     return trace
 
 
+def _error_status(
+    fam: Family,
+    status: int,
+    headers: httpx.Headers,
+    body: bytes,
+    endpoint: Endpoint,
+    request: Request,
+    now: float,
+) -> APIError:
+    """The typed error of an error response, with its rate-limit headers attached
+    (so a limiter can tell which limit a 429 hit) and the key masked."""
+    error = fam.map_error(
+        status, headers, body, provider=endpoint.provider, model=request.model, now=now
+    )
+    error.rate_limits = fam.rate_limits(headers, now)
+    if endpoint.api_key is not None:
+        error.redact(endpoint.api_key.reveal())
+    return error
+
+
 def _redacted(error: ProviderError, endpoint: Endpoint) -> ProviderError:
     """The error with the endpoint's key masked wherever the provider echoed it."""
     if endpoint.api_key is not None:
@@ -255,16 +275,8 @@ async def stream(
                 body = await response.aread()
             except httpx.HTTPError as exc:
                 raise _map_transport_error(exc, where) from exc
-            raise _redacted(
-                fam.map_error(
-                    response.status_code,
-                    response.headers,
-                    body,
-                    provider=endpoint.provider,
-                    model=request.model,
-                    now=now,
-                ),
-                endpoint,
+            raise _error_status(
+                fam, response.status_code, response.headers, body, endpoint, request, now
             )
         events = EventStream(
             response,
@@ -309,16 +321,14 @@ async def complete(
     except httpx.HTTPError as exc:
         raise _map_transport_error(exc, where) from exc
     if response.status_code >= 300:
-        raise _redacted(
-            fam.map_error(
-                response.status_code,
-                response.headers,
-                response.content,
-                provider=endpoint.provider,
-                model=request.model,
-                now=time.time(),
-            ),
+        raise _error_status(
+            fam,
+            response.status_code,
+            response.headers,
+            response.content,
             endpoint,
+            request,
+            time.time(),
         )
     try:
         return fam.decode_response(

@@ -33,6 +33,10 @@ whose repr hides them, and bodies are scrubbed of anything that looks like one.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from .ratelimits import RateLimitInfo
 
 __all__ = [
     "APIError",
@@ -131,7 +135,12 @@ class APIError(ProviderError):
         request_id: The provider's request id, for support tickets.
         retry_after: Seconds the provider asked us to wait, when it said.
         body: The provider's error message (scrubbed).
+        rate_limits: What the error response's rate-limit headers said (a 429's
+            ``x-ratelimit-remaining-*`` tell which limit was hit and when it
+            resets), or None when the error did not come with an HTTP response.
     """
+
+    rate_limits: RateLimitInfo | None
 
     def __init__(
         self,
@@ -163,10 +172,19 @@ class APIError(ProviderError):
         self.request_id = request_id
         self.retry_after = retry_after
         self.body = scrub(body)
+        self.rate_limits = None  # set by the client from the response's headers
 
 
 class RateLimitError(APIError):
+    """429: a rate limit. ``limit`` says which one, when the provider told.
+
+    Attributes:
+        limit: ``"requests"`` or ``"tokens"`` (input or output tokens included) when
+            the response's headers or wording name the limit that was hit, else None.
+    """
+
     retryable = True
+    limit: Literal["requests", "tokens"] | None = None
 
 
 class QuotaExceededError(APIError):

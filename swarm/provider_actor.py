@@ -724,8 +724,17 @@ def _settle_rate(
 ) -> None:
     """Tell the rate limits how an attempt ended: a 429, or the actual usage."""
     if isinstance(failure, RateLimitError):
+        info = failure.rate_limits
+        if info is not None and not info.empty:
+            # The 429's own headers first: they lower the buckets to what the
+            # provider says remains and slow their refill to its reset time.
+            _feed_headers(gate, model, permit, info)
         release = ReleaseRequest(
-            permit=permit, now=now, outcome="rate_limited", retry_after=failure.retry_after
+            permit=permit,
+            now=now,
+            outcome="rate_limited",
+            retry_after=failure.retry_after,
+            limit=failure.limit,
         )
     elif failure is not None:
         release = ReleaseRequest(permit=permit, now=now, outcome="failed")

@@ -331,7 +331,7 @@ def classify_error(
         retry_after = parse_retry_after(headers, now)
         if retry_after is None and issubclass(cls, RateLimitError):
             retry_after = _exhausted_window_wait(headers, now)
-    return cls(
+    error = cls(
         message or "(no message)",
         provider=provider,
         model=model,
@@ -340,6 +340,45 @@ def classify_error(
         request_id=_request_id(headers) if headers is not None else None,
         retry_after=retry_after,
     )
+    if isinstance(error, RateLimitError):
+        error.limit = limit_hit(message, headers, now)
+    return error
+
+
+# How 429 messages name the limit: OpenAI "... on tokens per min (TPM): Limit 30000,
+# Used ...", "... on requests per min (RPM) ..."; Anthropic "... rate limit of 50,000
+# input tokens per minute", "... of 50 requests per minute"; Gemini's quota metrics
+# "generate_content_free_tier_input_token_count", "..._requests".
+_TOKENS_MARKERS = ("tokens per min", "(tpm)", "tokens per day", "(tpd)", "token_count")
+_REQUESTS_MARKERS = ("requests per min", "(rpm)", "requests per day", "(rpd)", "_requests")
+
+
+def limit_hit(
+    text: str, headers: Mapping[str, str] | None, now: float
+) -> Literal["requests", "tokens"] | None:
+    """Which limit a 429 says was hit: ``tokens``, ``requests``, or None (unknown).
+
+    The headers decide when they show one kind of limit exhausted and not the other
+    (tokens at 0 while requests remain is a token-limit 429); otherwise the wording
+    of the message (or quota metric) does. None lets a limiter cut both, which is
+    safe but slower to recover.
+    """
+    if headers is not None:
+        info = parse_rate_limit_headers(headers, now)
+        tokens_out = 0 in (
+            info.tokens_remaining,
+            info.input_tokens_remaining,
+            info.output_tokens_remaining,
+        )
+        requests_out = info.requests_remaining == 0
+        if tokens_out != requests_out:
+            return "tokens" if tokens_out else "requests"
+    lowered = text.lower()
+    tokens = any(marker in lowered for marker in _TOKENS_MARKERS)
+    requests = any(marker in lowered for marker in _REQUESTS_MARKERS)
+    if tokens != requests:
+        return "tokens" if tokens else "requests"
+    return None
 
 
 def _exhausted_window_wait(headers: Mapping[str, str], now: float) -> float | None:

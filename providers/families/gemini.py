@@ -90,6 +90,7 @@ from ..assemble import ResponseAssembler
 from ..errors import (
     APIError,
     AuthenticationError,
+    RateLimitError,
     RequestError,
     StreamDecodeError,
     StreamProtocolError,
@@ -123,6 +124,7 @@ from .base import (
     error_event,
     error_from_event,
     json_body,
+    limit_hit,
 )
 
 __all__ = ["THINKING_BUDGETS", "Gemini", "GeminiStreamDecoder"]
@@ -149,6 +151,7 @@ _TOOL_CHOICE_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY", "tool":
 
 _RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 _ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
+_QUOTA_FAILURE = "type.googleapis.com/google.rpc.QuotaFailure"
 # ErrorInfo reasons of a 400 INVALID_ARGUMENT that really mean a bad key.
 _KEY_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE_BLOCKED"})
 
@@ -734,6 +737,17 @@ class Gemini(Family):
             delay = _detail(details, _RETRY_INFO, "retryDelay")
             if isinstance(delay, str):
                 err.retry_after = parse_duration(delay)
+        if isinstance(err, RateLimitError) and err.limit is None:
+            # The message is generic ("You exceeded your current quota"); the
+            # QuotaFailure's metric names the limit.
+            violations = _detail(details, _QUOTA_FAILURE, "violations")
+            if isinstance(violations, list):
+                metrics = " ".join(
+                    f"{v.get('quotaMetric', '')} {v.get('quotaId', '')}"
+                    for v in violations
+                    if isinstance(v, dict)
+                )
+                err.limit = limit_hit(metrics, None, now)
         return err
 
 

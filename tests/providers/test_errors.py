@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from providers import errors, get_family
@@ -181,3 +183,69 @@ def test_retry_after_wins_over_the_window_resets() -> None:
     }
     err = get_family("openai").map_error(429, headers, b"{}", provider="p", model="m", now=NOW)
     assert err.retry_after == 4.0
+
+
+@pytest.mark.parametrize(
+    ("message", "headers", "limit"),
+    [
+        # OpenAI's wording
+        (
+            "Rate limit reached for gpt-4o in organization org-x on tokens per min (TPM): "
+            "Limit 30000, Used 29000, Requested 2000.",
+            {},
+            "tokens",
+        ),
+        (
+            "Rate limit reached for gpt-4o in organization org-x on requests per min (RPM): "
+            "Limit 500, Used 500, Requested 1.",
+            {},
+            "requests",
+        ),
+        ("Rate limit reached ... on requests per day (RPD): Limit 200", {}, "requests"),
+        # Anthropic's
+        (
+            "This request would exceed your organization's rate limit of 50,000 input "
+            "tokens per minute.",
+            {},
+            "tokens",
+        ),
+        ("... exceed your organization's rate limit of 50 requests per minute", {}, "requests"),
+        # The headers decide when one kind is exhausted and the other is not.
+        ("Too many requests", {"x-ratelimit-remaining-tokens": "0",
+                               "x-ratelimit-remaining-requests": "12"}, "tokens"),
+        ("Too many requests", {"anthropic-ratelimit-requests-remaining": "0",
+                               "anthropic-ratelimit-input-tokens-remaining": "900"}, "requests"),
+        ("Too many requests", {"anthropic-ratelimit-output-tokens-remaining": "0"}, "tokens"),
+        # Nothing says which: None (the limiter then cuts both).
+        ("Too many requests", {}, None),
+        ("Too many requests", {"x-ratelimit-remaining-tokens": "0",
+                               "x-ratelimit-remaining-requests": "0"}, None),
+    ],
+)  # fmt: skip
+def test_a_429_names_the_limit_it_hit(
+    message: str, headers: dict[str, str], limit: str | None
+) -> None:
+    error = classify(429, message, headers=headers)
+    assert isinstance(error, errors.RateLimitError)
+    assert error.limit == limit
+
+
+def test_gemini_429_names_the_limit_from_its_quota_failure() -> None:
+    def body(metric: str) -> bytes:
+        violation = {
+            "quotaMetric": f"generativelanguage.googleapis.com/{metric}",
+            "quotaId": "GenerateContentPerMinutePerProjectPerModel-FreeTier",
+        }
+        detail = {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [violation]}
+        error = {"code": 429, "message": "You exceeded your current quota, please check your plan",
+                 "status": "RESOURCE_EXHAUSTED", "details": [detail]}  # fmt: skip
+        return json.dumps({"error": error}).encode()
+
+    gemini = get_family("gemini")
+    for metric, limit in (
+        ("generate_content_free_tier_input_token_count", "tokens"),
+        ("generate_content_free_tier_requests", "requests"),
+    ):
+        error = gemini.map_error(429, {}, body(metric), provider="gemini", model="g", now=NOW)
+        assert isinstance(error, errors.RateLimitError)
+        assert error.limit == limit

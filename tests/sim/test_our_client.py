@@ -87,3 +87,30 @@ async def test_typed_errors(family: str) -> None:
         assert err.value.retryable
         if family == "anthropic":
             assert isinstance(err.value, OverloadedError)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("refused_on", ["requests", "tokens"])
+async def test_a_429_says_which_limit_it_hit(family: str, refused_on: str) -> None:
+    """Each family's 429 (headers, wording or Gemini's QuotaFailure) names the limit
+    that was hit, and the error carries the response's rate-limit headers, so a
+    limiter cuts only that limit."""
+    if refused_on == "requests":
+        cfg = SimConfig(rate_limit=RateLimit(rpm=1, tpm=100_000))
+        max_tokens = 50
+    else:
+        cfg = SimConfig(rate_limit=RateLimit(rpm=100, tpm=1_000))
+        max_tokens = 5_000  # more than the whole TPM
+    request = Request(model=MODELS[family], messages=[Message.user("hi")], max_tokens=max_tokens)
+    async with open_simulator(cfg) as sim, client_for(sim, family) as client:
+        if refused_on == "requests":
+            await client.complete(request)
+        with pytest.raises(RateLimitError) as info:
+            async with client.stream(request) as events:
+                async for _ in events:
+                    pass
+    assert info.value.limit == refused_on
+    if family != "gemini":  # Gemini sends no rate-limit headers
+        assert info.value.rate_limits is not None and not info.value.rate_limits.empty
+        if refused_on == "requests":
+            assert info.value.rate_limits.requests_remaining == 0

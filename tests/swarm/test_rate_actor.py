@@ -12,7 +12,8 @@ from providers.sim import ModelProfile, SimConfig
 from providers.sim import RateLimit as SimRateLimit
 from swarm.events import Cancelled, Completed, Failed
 from swarm.rate_actor import ADMIT_WINDOW
-from swarm.ratelimit import FixedConcurrency, RateLimitConfig
+from swarm.ratelimit import FixedConcurrency, RateLimitConfig, RateLimiterStatistics
+from swarm.resilience import RetryPolicy
 
 from .test_engine import FAST, ask, balanced, engine_on_sim, eventually
 
@@ -23,6 +24,17 @@ THINKING = ModelProfile(ttft=0.05, tokens_per_second=0, output_tokens=3)
 
 def rpm(n: int) -> RateLimitConfig:
     return RateLimitConfig(requests_per_minute=n)
+
+
+async def statistics_once_released(engine: object, released: int) -> RateLimiterStatistics:
+    """The model's limiter statistics once it has settled ``released`` permits (a
+    settlement reaches the rate actor as a message, after the call's last event)."""
+    with anyio.fail_after(5):
+        while True:
+            stats = (await engine.rate_limit_statistics())["sim"]["fast"]  # type: ignore[attr-defined]
+            if stats.released >= released:
+                return stats
+            await anyio.sleep(0.005)
 
 
 def sim_requests(sim: object) -> int:
@@ -144,3 +156,41 @@ async def test_limits_learned_from_headers_keep_a_flood_under_the_providers_limi
     # Calls sent before the first response came back may meet the limit; at most the
     # first round of a connecting gate's worth, never the flood.
     assert outcomes.get("rate_limited", 0) <= 5
+
+
+@pytest.mark.parametrize("refused_on", ["tokens", "requests"])
+async def test_a_429_cuts_only_the_limit_it_names_and_teaches_its_headers(
+    refused_on: str,
+) -> None:
+    # The engine allows more than the simulator. A call is refused (a token cost
+    # above the simulator's whole TPM; or, of two sent at once, the second request
+    # of an RPM of 1): the 429's headers and wording say which limit it hit, so only
+    # that rate is cut and its ceiling comes down to what the provider reports; the
+    # other limit is left alone (an unnamed 429 cuts both).
+    sim_limit = SimRateLimit(tpm=1_000) if refused_on == "tokens" else SimRateLimit(rpm=1)
+    config = SimConfig(models={"fast": FAST}, rate_limit=sim_limit)
+    limits = RateLimitConfig(
+        requests_per_minute=6_000, tokens_per_minute=1_000_000, refund_unused_tokens=False
+    )
+    async with engine_on_sim(
+        config, provider_rate_limit=limits, retry=RetryPolicy(max_attempts=1)
+    ) as (engine, sim):
+        if refused_on == "tokens":
+            call = await engine.submit(ask("refused", max_tokens=5_000))
+            events = [e async for e in call]
+        else:
+            results = [r async for r in engine.map([ask("a"), ask("b")], concurrency=2)]
+            assert sorted(r.ok for r in results) == [False, True]
+            events = [next(r.event for r in results if not r.ok)]
+        settled = 1 if refused_on == "tokens" else 2
+        stats = await statistics_once_released(engine, settled)
+        refused = sim.stats.snapshot()["by_outcome"]["rate_limited"]  # type: ignore[attr-defined]
+        balanced(engine)
+    assert isinstance(events[-1], Failed) and events[-1].error.kind == "RateLimitError"
+    assert refused == 1 and stats.rate_limited == 1
+    cut, kept = ("tokens", "requests") if refused_on == "tokens" else ("requests", "tokens")
+    configured = {"requests": 6_000.0, "tokens": 1_000_000.0}
+    reported = {"requests": 1.0, "tokens": 1_000.0}
+    assert getattr(stats, f"{cut}_ceiling") == pytest.approx(reported[cut])
+    assert getattr(stats, f"{cut}_per_minute") < reported[cut]
+    assert getattr(stats, f"{kept}_per_minute") == pytest.approx(configured[kept])

@@ -30,7 +30,7 @@ import httpx
 
 from .assemble import ResponseAssembler
 from .errors import APIError, ConnectError, ProviderError, ReadError, TimeoutError, TransportError
-from .events import ErrorEvent, Response, StreamEvent
+from .events import ErrorEvent, Response, StreamEvent, Usage
 from .families import Endpoint, Family, StreamDecoder, get_family
 from .families.base import error_from_event
 from .messages import Request
@@ -143,6 +143,13 @@ class EventStream:
         self.status = response.status_code
         self.headers = response.headers
         self.rate_limits = rate_limits
+
+    @property
+    def usage(self) -> Usage:
+        """The usage the provider has reported so far (all zeros before any): what
+        a stream cut short was billed, as far as the provider said. Anthropic
+        reports input tokens at the start; OpenAI only at the end."""
+        return self._assembler.usage
 
     def __aiter__(self) -> Self:
         return self

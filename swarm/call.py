@@ -21,7 +21,7 @@ import msgspec
 import sniffio
 from anyio.streams.memory import MemoryObjectSendStream
 
-from providers.events import Response
+from providers.events import Response, Usage
 from providers.messages import Request
 
 from .errors import SwarmError
@@ -80,6 +80,9 @@ class _Call:
         "cancel_requested",
         "collector",
         "deadline",
+        "discarded",
+        "discarded_cost",
+        "discarded_estimated",
         "error",
         "gate",
         "id",
@@ -119,6 +122,13 @@ class _Call:
         # out, and the content events received (about one token each).
         self.sent = False
         self.streamed = 0
+        # What the attempts whose output was thrown away (failed or cut mid-stream,
+        # restarted, cancelled) were billed: reported by the provider where it said,
+        # else estimated (input from the prompt, one output token per content event).
+        # Attempts refused before a response opened (a 429, a 5xx) are not billed.
+        self.discarded: Usage | None = None
+        self.discarded_cost: float | None = None
+        self.discarded_estimated = False
         self.ticket: Ticket[_Call] | None = None
         self.scope: anyio.CancelScope | None = None
         self.error: BaseException | None = None

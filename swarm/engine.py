@@ -605,6 +605,9 @@ class Engine:
             finish_reason=response.finish_reason if response is not None else None,
             error=error,
             metadata=call.options.metadata,
+            discarded_usage=call.discarded,
+            discarded_cost_usd=call.discarded_cost,
+            discarded_estimated=call.discarded_estimated,
         )
         self._ledger.finish(record)
         if self._closing and self._ledger.statistics().in_flight == 0:

@@ -60,6 +60,14 @@ class CallRecord(msgspec.Struct, kw_only=True, frozen=True):
     duration: float | None = None
     usage: Usage = Usage()
     cost_usd: float | None = None
+    # Attempts whose output was thrown away (failed or cut mid-stream, restarted,
+    # cancelled) after the provider began answering: providers bill them. Reported
+    # usage where the provider gave it, else estimated (``discarded_estimated``):
+    # input from the prompt, one output token per content event. Attempts refused
+    # before a response opened (a 429, a 5xx) are not billed and not here.
+    discarded_usage: Usage = Usage()
+    discarded_cost_usd: float | None = None
+    discarded_estimated: bool = False
     finish_reason: FinishReason | None = None
     error: ErrorInfo | None = None
     metadata: dict[str, str] = {}
@@ -78,6 +86,10 @@ class LedgerStatistics(msgspec.Struct, kw_only=True, frozen=True):
     cost_usd: float
     dropped: int = 0
     """Records finished but dropped before anyone drained them (``Ledger.drain``)."""
+    discarded_input_tokens: int = 0
+    """Input tokens of attempts whose output was thrown away (``CallRecord.discarded_usage``)."""
+    discarded_output_tokens: int = 0
+    discarded_cost_usd: float = 0.0
 
 
 _encoder = msgspec.json.Encoder()
@@ -111,6 +123,9 @@ class Ledger:
         self._output = 0
         self._cache_read = 0
         self._cost = 0.0
+        self._discarded_input = 0
+        self._discarded_output = 0
+        self._discarded_cost = 0.0
         self._listeners: list[Callable[[CallRecord], None]] = []
         self._listener_errors = 0
 
@@ -157,6 +172,10 @@ class Ledger:
         self._cache_read += record.usage.cache_read_tokens
         if record.cost_usd is not None:
             self._cost += record.cost_usd
+        self._discarded_input += record.discarded_usage.input_tokens
+        self._discarded_output += record.discarded_usage.output_tokens
+        if record.discarded_cost_usd is not None:
+            self._discarded_cost += record.discarded_cost_usd
         if self._keep:
             self._records.append(record)
         if self._unread_limit:
@@ -214,6 +233,9 @@ class Ledger:
             cache_read_tokens=self._cache_read,
             cost_usd=self._cost,
             dropped=self._dropped,
+            discarded_input_tokens=self._discarded_input,
+            discarded_output_tokens=self._discarded_output,
+            discarded_cost_usd=self._discarded_cost,
         )
 
     def export_jsonl(self, out: IO[bytes], records: Iterable[CallRecord] | None = None) -> int:
@@ -237,6 +259,9 @@ def record_from_lifecycle(
     finish_reason: FinishReason | None = None,
     error: ErrorInfo | None = None,
     metadata: dict[str, str] | None = None,
+    discarded_usage: Usage | None = None,
+    discarded_cost_usd: float | None = None,
+    discarded_estimated: bool = False,
 ) -> CallRecord:
     """Build the ledger record of a call whose lifecycle has ended.
 
@@ -268,6 +293,9 @@ def record_from_lifecycle(
         duration=life.duration,
         usage=usage or Usage(),
         cost_usd=cost_usd,
+        discarded_usage=discarded_usage or Usage(),
+        discarded_cost_usd=discarded_cost_usd,
+        discarded_estimated=discarded_estimated,
         finish_reason=finish_reason,
         error=error,
         metadata=metadata or {},

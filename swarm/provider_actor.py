@@ -26,6 +26,7 @@ import httpx
 import msgspec
 import trio
 
+from providers.client import EventStream
 from providers.client import stream as client_stream
 from providers.errors import (
     ContextLengthExceededError,
@@ -34,7 +35,7 @@ from providers.errors import (
     TransportError,
 )
 from providers.errors import TimeoutError as ProviderTimeoutError
-from providers.events import Response
+from providers.events import Response, Usage
 from providers.families import Endpoint, get_family
 from providers.ratelimits import RateLimitInfo
 from providers.transport import StreamingTransport
@@ -65,6 +66,8 @@ from .resilience.timeouts import CONTENT_EVENTS
 from .tokens import estimate_input_tokens
 
 if TYPE_CHECKING:
+    from providers.messages import Request
+
     from .call import _Call
     from .engine import Engine
     from .rate_actor import RateLimitActor
@@ -576,6 +579,29 @@ class ProviderActor:
         old = self._latency.get(model)
         self._latency[model] = ttft if old is None else old + LATENCY_ALPHA * (ttft - old)
 
+    def _discard(self, call: _Call, model: str, request: Request, reported: Usage) -> None:
+        """Add an attempt cut short to what the call's discarded attempts cost.
+
+        Invariant: sync and raises nothing (it runs in a finally, maybe cancelled).
+        """
+        estimated = False
+        input_tokens = reported.input_tokens
+        if input_tokens == 0:  # OpenAI and Gemini report usage at the end only
+            input_tokens = estimate_input_tokens(request)
+            estimated = True
+        output_tokens = reported.output_tokens
+        if output_tokens < call.streamed:  # no report yet: ~one token per content event
+            output_tokens = call.streamed
+            estimated = True
+        usage = msgspec.structs.replace(
+            reported, input_tokens=input_tokens, output_tokens=output_tokens
+        )
+        call.discarded = usage if call.discarded is None else call.discarded + usage
+        call.discarded_estimated = call.discarded_estimated or estimated
+        cost = self._engine.estimate_cost(model, usage)
+        if cost is not None:
+            call.discarded_cost = cost + (call.discarded_cost or 0.0)
+
     async def _attempt(
         self,
         call: _Call,
@@ -615,6 +641,8 @@ class ProviderActor:
         clock.start(now)  # the call's own deadline is enforced around the whole call
         committed = False
         visible = False
+        opened: EventStream | None = None  # the response, once it opened (a 2xx)
+        response: Response | None = None
         shard = self._take_client()
         with anyio.CancelScope() as phases:
             phases.deadline = _next(clock)
@@ -636,6 +664,7 @@ class ProviderActor:
                     family=self.family,
                     on_request_sent=sent,
                 ) as events:
+                    opened = events
                     if on_headers is not None and not events.rate_limits.empty:
                         on_headers(events.rate_limits)
                     # Per event (the hot path): no await unless the caller's buffer
@@ -694,6 +723,10 @@ class ProviderActor:
                 if held:  # never sent (failed or cancelled while connecting)
                     held = False
                     sending.release()
+                if opened is not None and response is None:
+                    # Failed, timed out or cancelled after the provider started
+                    # answering: billed, and its output thrown away.
+                    self._discard(call, deployment.model, request, opened.usage)
         if phases.cancelled_caught:
             now = anyio.current_time()
             phase = clock.expired(now) or "total"

@@ -13,6 +13,10 @@ Metric names (all prefixed ``swarm_``):
 - ``call_errors_total{provider,model,error}`` counter, by error type
 - ``tokens_total{provider,model,kind}`` counter; kind input/output/cache_read
 - ``cost_usd_total{provider,model}`` counter (estimated)
+- ``discarded_tokens_total{provider,model,kind}`` counter; kind input/output: tokens
+  of attempts whose output was thrown away (cut short, retried, cancelled), which
+  providers bill (``CallRecord.discarded_usage``, partly estimated)
+- ``discarded_cost_usd_total{provider,model}`` counter (estimated)
 - ``call_duration_seconds{provider,model}`` histogram, acceptance to end
 - ``time_to_first_token_seconds{provider,model}`` histogram
 - ``queue_seconds{provider,model}`` histogram, acceptance to first dispatch
@@ -113,6 +117,8 @@ class EngineMetrics:
         self._errors: dict[Labels, int] = {}
         self._tokens: dict[Labels, int] = {}
         self._cost: dict[Labels, float] = {}
+        self._discarded: dict[Labels, int] = {}
+        self._discarded_cost: dict[Labels, float] = {}
         self._histograms: dict[str, dict[Labels, _Histogram]] = {
             "call_duration_seconds": {},
             "time_to_first_token_seconds": {},
@@ -139,6 +145,15 @@ class EngineMetrics:
                 self._tokens[key] = self._tokens.get(key, 0) + n
         if record.cost_usd:
             self._cost[base] = self._cost.get(base, 0.0) + record.cost_usd
+        discarded = record.discarded_usage
+        for kind, n in (("input", discarded.input_tokens), ("output", discarded.output_tokens)):
+            if n:
+                key = (*base, ("kind", kind))
+                self._discarded[key] = self._discarded.get(key, 0) + n
+        if record.discarded_cost_usd:
+            self._discarded_cost[base] = (
+                self._discarded_cost.get(base, 0.0) + record.discarded_cost_usd
+            )
         for name, value in (
             ("call_duration_seconds", record.duration),
             ("time_to_first_token_seconds", record.ttft),
@@ -177,6 +192,18 @@ class EngineMetrics:
             self._tokens.items(),
         )
         family("cost_usd_total", "counter", "Estimated cost in USD.", self._cost.items())
+        family(
+            "discarded_tokens_total",
+            "counter",
+            "Tokens of attempts whose output was thrown away (input, output).",
+            self._discarded.items(),
+        )
+        family(
+            "discarded_cost_usd_total",
+            "counter",
+            "Estimated cost in USD of attempts whose output was thrown away.",
+            self._discarded_cost.items(),
+        )
         helps = {
             "call_duration_seconds": "Call duration, from acceptance to the end.",
             "time_to_first_token_seconds": "Time to first token of the answering attempt.",

@@ -44,21 +44,30 @@ def value(found: dict, name: str, **labels: str) -> float:  # type: ignore[type-
 
 async def test_metrics_count_calls_tokens_errors_and_show_live_state() -> None:
     sim = SimConfig(
-        models={"good": ModelProfile(output_tokens=5), "bad": ModelProfile(output_tokens=5)},
-        faults=[Fault(kind="status", status=400, models=["bad"])],
+        models={
+            "good": ModelProfile(output_tokens=5),
+            "bad": ModelProfile(output_tokens=5),
+            "cut": ModelProfile(output_tokens=5),
+        },
+        faults=[
+            Fault(kind="status", status=400, models=["bad"]),
+            Fault(kind="disconnect", after=4, models=["cut"]),
+        ],
         rate_limit=RateLimit(rpm=6000),
     )
     config = EngineConfig(retry=RetryPolicy(max_attempts=1))
     async with open_engine(config, env={}, simulator=sim) as engine:
         async with open_metrics_server(engine) as server, httpx.AsyncClient() as http:
             assert server.url.startswith("http://127.0.0.1:")
-            for model in ["good"] * 4 + ["bad"] * 2:
+            for model in ["good"] * 4 + ["bad"] * 2 + ["cut"]:
                 request = Request(
                     model=model, messages=[Message.user("PROMPT-MARKER-7731")], max_tokens=10
                 )
-                with pytest.raises(Exception) if model == "bad" else contextlib.nullcontext():
+                fails = model != "good"
+                with pytest.raises(Exception) if fails else contextlib.nullcontext():
                     await engine.complete(request)
             response = await http.get(server.url)
+            cut = engine.ledger.records()[-1].discarded_usage
             missing = await http.get(server.url.replace("/metrics", "/nope"))
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
@@ -68,9 +77,25 @@ async def test_metrics_count_calls_tokens_errors_and_show_live_state() -> None:
     calls = "swarm_calls_total"
     assert value(found, calls, provider="sim", model="good", outcome="completed") == 4
     assert value(found, calls, provider="sim", model="bad", outcome="failed") == 2
-    errors = [k for k in found if k[0] == "swarm_call_errors_total"]
-    assert len(errors) == 1 and found[errors[0]] == 2
+    errors = {k: v for k, v in found.items() if k[0] == "swarm_call_errors_total"}
+    assert (
+        value(
+            errors, "swarm_call_errors_total", provider="sim", model="bad", error="BadRequestError"
+        )
+        == 2
+    )
+    assert (
+        value(errors, "swarm_call_errors_total", provider="sim", model="cut", error="ReadError")
+        == 1
+    )
+    assert len(errors) == 2
     assert value(found, "swarm_tokens_total", provider="sim", model="good", kind="output") == 20
+    # The cut stream's tokens are billed and counted apart from answers'.
+    assert cut.output_tokens > 0
+    discarded = "swarm_discarded_tokens_total"
+    assert value(found, discarded, provider="sim", model="cut", kind="output") == cut.output_tokens
+    assert value(found, discarded, provider="sim", model="cut", kind="input") == cut.input_tokens
+    assert not any(k[0] == discarded and ("model", "good") in k[1] for k in found)
     assert (
         value(found, "swarm_time_to_first_token_seconds_count", provider="sim", model="good") == 4
     )

@@ -28,6 +28,7 @@ TOML example::
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -204,16 +205,27 @@ class SchedulerConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_
             Calls without one share the ``""`` group.
         tenant_weights: Weighted fair queuing shares by tenant, or by agent with
             ``fair_by = "agent"`` (default 1).
+        priority_aging: Seconds of waiting that raise a queued call's priority by
+            one level, so a steady stream of high-priority calls cannot starve the
+            rest (a priority-0 call outranks priority-3 calls that arrive 4 x this
+            later). None (default): strict priorities.
     """
 
     max_queued: int = DEFAULT_MAX_QUEUED
     when_full: Literal["wait", "refuse"] = "wait"
     fair_by: Literal["tenant", "agent"] = "tenant"
     tenant_weights: dict[str, float] = {}
+    priority_aging: float | None = None
 
     def __post_init__(self) -> None:
         if self.max_queued < 1:
             raise ConfigError(f"scheduler.max_queued must be at least 1, got {self.max_queued}")
+        aging = self.priority_aging
+        if aging is not None and not (aging > 0 and math.isfinite(aging)):
+            raise ConfigError(
+                f"scheduler.priority_aging must be a positive number of seconds "
+                f"(or unset for strict priorities), got {aging!r}"
+            )
         for tenant, weight in self.tenant_weights.items():
             if weight <= 0:
                 raise ConfigError(f"scheduler.tenant_weights[{tenant!r}] must be positive")

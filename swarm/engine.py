@@ -145,6 +145,7 @@ class Engine:
             max_queued=config.scheduler.max_queued
             + sum(p.max_concurrency for p in config.providers.values()),
             weights=config.scheduler.tenant_weights,
+            aging=config.scheduler.priority_aging,
         )
         total = sum(p.max_concurrency for p in config.providers.values())
         max_queued = config.scheduler.max_queued
@@ -451,6 +452,7 @@ class Engine:
                 tenant=self._fair_group(call),
                 cost=estimate,
                 deadline=call.deadline,
+                enqueued_at=call.life.accepted_at,
             )
         except QueueFull:  # pragma: no cover - admission only reads while there is room
             raise AssertionError("scheduler admitted a call into a full queue") from None

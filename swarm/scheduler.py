@@ -3,7 +3,15 @@
 Calls wait here until a deployment of their route has room, then leave in this
 order:
 
-1. higher ``priority`` first (strict);
+1. higher ``priority`` first: strict, or with ``aging`` seconds set, a call's
+   priority rises one level for each ``aging`` seconds it has waited, so a steady
+   stream of high-priority calls cannot starve the rest forever (a call of
+   priority ``p`` outranks any call of priority ``q`` queued ``(q - p + 1) *
+   aging`` seconds after it). Aging is counted in windows of ``aging`` seconds
+   since the call was enqueued (``enqueued_at``): the effective level ``priority
+   + (window(now) - window(enqueued_at))`` compares two calls by ``priority -
+   window(enqueued_at)`` whatever ``now`` is, so the heap order never changes as
+   time passes and calls of one window still share their level fairly;
 2. within a priority, weighted fair queuing across tenants (or agents): each
    tenant's calls get virtual finish tags ``F = max(V, F_prev(tenant)) + cost /
    weight``, and the smallest tag goes first, so a tenant that floods the queue
@@ -28,6 +36,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -43,7 +52,8 @@ class QueueFull(Exception):
 
 @dataclass(order=True)
 class Ticket(Generic[T]):
-    """A queued call. Ordered by (-priority, virtual finish tag, arrival)."""
+    """A queued call. Ordered by (-level, virtual finish tag, arrival); the level
+    is the priority, less the call's aging window when aging is on."""
 
     sort_key: tuple[int, float, int]
     call: T = field(compare=False)
@@ -59,11 +69,22 @@ class SchedulerCore(Generic[T]):
     Args:
         max_queued: How many calls may wait at once (bounded admission).
         weights: Tenant weights for fair queuing (default 1.0 each).
+        aging: Seconds of waiting that raise a call's priority by one level, or
+            None for strict priorities.
     """
 
-    def __init__(self, *, max_queued: int, weights: dict[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        max_queued: int,
+        weights: dict[str, float] | None = None,
+        aging: float | None = None,
+    ) -> None:
         if max_queued < 1:
             raise ValueError(f"max_queued must be at least 1, got {max_queued}")
+        if aging is not None and not (aging > 0 and math.isfinite(aging)):
+            raise ValueError(f"aging must be a positive number of seconds or None, got {aging!r}")
+        self._aging = aging
         self._max = max_queued
         self._weights = dict(weights or {})
         for tenant, weight in self._weights.items():
@@ -92,12 +113,15 @@ class SchedulerCore(Generic[T]):
         tenant: str = "",
         cost: float = 1.0,
         deadline: float | None = None,
+        enqueued_at: float = 0.0,
     ) -> Ticket[T]:
         """Queue a call.
 
         Args:
             cost: The call's size for fairness (e.g. estimated tokens); a tenant's
                 share is measured in cost, not in calls.
+            enqueued_at: When the call started waiting (for aging; a requeued call
+                passes its first time, so it keeps its age).
 
         Raises:
             QueueFull: ``max_queued`` calls are already waiting.
@@ -109,7 +133,10 @@ class SchedulerCore(Generic[T]):
         tag = start + max(cost, 0.0) / weight
         self._finish[tenant] = tag
         seq = next(self._seq)
-        ticket = Ticket((-priority, tag, seq), call, route, tenant, deadline)
+        level = priority
+        if self._aging is not None:
+            level -= math.floor(enqueued_at / self._aging)
+        ticket = Ticket((-level, tag, seq), call, route, tenant, deadline)
         heapq.heappush(self._queues.setdefault(route, []), ticket)
         if deadline is not None:
             heapq.heappush(self._deadlines, (deadline, seq, ticket))

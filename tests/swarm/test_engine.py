@@ -225,6 +225,41 @@ async def test_priority_decides_who_goes_next() -> None:
     assert order == ["high", "mid", "low"]
 
 
+@pytest.mark.parametrize("aging", [None, 0.05])
+async def test_priority_aging_lets_a_low_priority_call_through_a_steady_stream(
+    aging: float | None,
+) -> None:
+    # One call at a time; a low-priority call waits while high-priority calls keep
+    # arriving (each one submitted as the previous one finishes, so some are always
+    # queued). Strict priorities serve it only after the stream stops; with aging it
+    # is served while the stream still flows.
+    scheduler = SchedulerConfig(priority_aging=aging)
+    slowish = ModelProfile(ttft=0.01, tokens_per_second=0, output_tokens=3)
+    config = SimConfig(models={"fast": slowish})
+    async with engine_on_sim(config, max_concurrency=1, scheduler=scheduler) as (engine, _):
+        order: list[str] = []
+
+        async def run(name: str, priority: int) -> None:
+            await engine.complete(ask(name), priority=priority)
+            order.append(name)
+
+        async with anyio.create_task_group() as tg:
+            for i in range(3):  # the queue is never empty of high-priority calls
+                tg.start_soon(run, f"high-{i}", 5)
+            await anyio.sleep(0.02)
+            tg.start_soon(run, "low", 0)
+            for i in range(3, 60):
+                await run(f"high-{i}", 5)
+                if "low" in order:
+                    break
+    assert "low" in order
+    if aging is None:
+        assert order.index("low") >= len(order) - 3, order  # after the stream
+    else:
+        # Waited about (5 - 0 + 1) x 0.05 s of ~0.01 s calls: well before the end.
+        assert order.index("low") < 50, order
+
+
 @pytest.mark.parametrize("fair_by", ["agent", "tenant"])
 async def test_one_greedy_agent_does_not_starve_its_siblings(
     fair_by: Literal["agent", "tenant"],

@@ -153,3 +153,78 @@ def test_every_call_is_in_exactly_one_place(ops: list[tuple[str, int, str]]) -> 
     left.extend(t.call for t in core.expire(float("inf")) if t.deadline is not None)
     left.extend(t.call for t in iter(lambda: core.pop(always), None))  # type: ignore[union-attr]
     assert sorted(left) == sorted(pushed)
+
+
+def test_without_aging_a_steady_high_priority_stream_starves_the_rest() -> None:
+    core: SchedulerCore[str] = SchedulerCore(max_queued=10)
+    core.push("low", route="r", priority=0, enqueued_at=0.0)
+    served = []
+    for t in range(100):  # one high-priority call arrives and one leaves per second
+        core.push(f"high{t}", route="r", priority=3, enqueued_at=float(t))
+        ticket = core.pop(always)
+        assert ticket is not None
+        served.append(ticket.call)
+    assert "low" not in served
+
+
+def test_aging_bounds_how_long_a_low_priority_call_waits() -> None:
+    # Aging 10 s: the priority-0 call outranks priority-3 calls that arrived
+    # (3 - 0 + 1) * 10 = 40 s after it, so it leaves within ~40 s, not never.
+    core: SchedulerCore[str] = SchedulerCore(max_queued=10, aging=10.0)
+    core.push("low", route="r", priority=0, enqueued_at=0.0)
+    served = []
+    for t in range(100):
+        core.push(f"high{t}", route="r", priority=3, enqueued_at=float(t))
+        ticket = core.pop(always)
+        assert ticket is not None
+        served.append(ticket.call)
+        if ticket.call == "low":
+            break
+    assert served[-1] == "low"
+    assert 30 <= len(served) - 1 <= 41  # the high calls served before it
+
+
+def test_with_aging_calls_of_one_window_still_keep_priority_and_fairness() -> None:
+    core: SchedulerCore[str] = SchedulerCore(max_queued=100, aging=60.0)
+    for i in range(6):
+        core.push(f"greedy{i}", route="r", tenant="greedy", enqueued_at=1.0 + i)
+    core.push("polite0", route="r", tenant="polite", enqueued_at=7.0)
+    core.push("urgent", route="r", priority=1, enqueued_at=8.0)
+    out = drain(core)
+    assert out[0] == "urgent"
+    assert out.index("polite0") <= 2  # fair share inside the window, not arrival order
+
+
+def test_a_requeued_call_keeps_its_age() -> None:
+    core: SchedulerCore[str] = SchedulerCore(max_queued=10, aging=1.0)
+    core.push("new-high", route="r", priority=2, enqueued_at=100.0)
+    core.push("old-requeued", route="r", priority=0, enqueued_at=50.0)  # waited 50 s
+    assert drain(core) == ["old-requeued", "new-high"]
+
+
+@pytest.mark.parametrize("aging", [0.0, -1.0, float("inf"), float("nan")])
+def test_aging_must_be_a_positive_number_of_seconds(aging: float) -> None:
+    with pytest.raises(ValueError, match="aging must be a positive number"):
+        SchedulerCore(max_queued=1, aging=aging)
+
+
+@given(
+    arrivals=st.lists(
+        st.tuples(st.integers(0, 5), st.floats(0, 1_000, allow_nan=False)), min_size=2, max_size=40
+    ),
+    aging=st.floats(0.5, 100.0),
+)
+def test_aging_never_lets_a_call_be_passed_by_one_much_newer_and_not_much_higher(
+    arrivals: list[tuple[int, float]], aging: float
+) -> None:
+    # The bound aging promises: call A (priority p, queued at a) leaves before any
+    # call B with priority q queued at b >= a + (q - p + 1) * aging.
+    core: SchedulerCore[int] = SchedulerCore(max_queued=100, aging=aging)
+    for i, (priority, at) in enumerate(arrivals):
+        core.push(i, route="r", priority=priority, enqueued_at=at)
+    order = drain(core)
+    position = {call: n for n, call in enumerate(order)}
+    for a, (p, ta) in enumerate(arrivals):
+        for b, (q, tb) in enumerate(arrivals):
+            if tb >= ta + (q - p + 1) * aging:
+                assert position[a] < position[b], (arrivals[a], arrivals[b])

@@ -116,10 +116,24 @@ class AnthropicCodec(Codec):
                 if not isinstance(block, dict):
                     continue
                 typ = block.get("type")
+                if typ in ("tool_use", "tool_result") and not data.get("tools"):
+                    # The API's own check (a conversation handed to an agent without
+                    # the tools it used is refused).
+                    raise BadRequest(
+                        "Requests which include `tool_use` or `tool_result` blocks must "
+                        "define tools."
+                    )
                 if typ == "tool_use":
                     names[block.get("id", "")] = block.get("name", "")
                     text = f"call:{block.get('name')}:{jenc(block.get('input', {})).decode()}"
                 elif typ == "tool_result":
+                    if block.get("tool_use_id", "") not in names:
+                        raise BadRequest(
+                            f"messages.{i}.content: unexpected `tool_use_id` found in "
+                            f"`tool_result` blocks: {block.get('tool_use_id', '')}. Each "
+                            "`tool_result` block must have a corresponding `tool_use` block "
+                            "in the previous message."
+                        )
                     text = "result:" + text_of(block.get("content"))
                 elif typ in ("thinking", "redacted_thinking"):
                     text = "thinking:" + str(block.get("thinking") or block.get("data") or "")

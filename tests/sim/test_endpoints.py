@@ -276,3 +276,35 @@ async def test_gemini_stream_without_sse_is_a_json_array() -> None:
         text = "".join(c["candidates"][0]["content"]["parts"][0]["text"] for c in chunks)
         assert len(text.split()) == 20
         assert chunks[-1]["candidates"][0]["finishReason"] == "STOP"
+
+
+async def test_anthropic_refuses_tool_blocks_it_cannot_match() -> None:
+    """As the API does: tool_use / tool_result blocks need tools defined, and a
+    tool_result needs its tool_use in the conversation."""
+    call = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}
+    result = {"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny"}
+    orphan = {"type": "tool_result", "tool_use_id": "toolu_9", "content": "sunny"}
+    tool = {"name": "get_weather", "input_schema": {"type": "object", "properties": {}}}
+
+    def body(messages: list[dict[str, object]], tools: list[object]) -> dict[str, object]:
+        out: dict[str, object] = {"model": "m", "max_tokens": 10, "messages": messages}
+        if tools:
+            out["tools"] = tools
+        return out
+
+    conversation = [
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": [call]},
+        {"role": "user", "content": [result]},
+    ]
+    async with open_simulator(SimConfig()) as sim, httpx.AsyncClient() as client:
+        url = sim.base_url + "/v1/messages"
+        r = await client.post(url, json=body(conversation, []))
+        assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
+        assert "must define tools" in r.json()["error"]["message"]
+        r = await client.post(
+            url, json=body([conversation[0], {"role": "user", "content": [orphan]}], [tool])
+        )
+        assert r.status_code == 400 and "toolu_9" in r.json()["error"]["message"]
+        r = await client.post(url, json=body(conversation, [tool]))
+        assert r.status_code == 200

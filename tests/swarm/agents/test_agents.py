@@ -41,7 +41,11 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
 
 @asynccontextmanager
 async def engine_with(
-    *, output_tokens: int = 20, cache_min_tokens: int = 1024, tokens_per_second: float = 0
+    *,
+    output_tokens: int = 20,
+    cache_min_tokens: int = 1024,
+    tokens_per_second: float = 0,
+    family: str = "openai",
 ) -> AsyncIterator[Engine]:
     profile = ModelProfile(
         ttft=0.0,
@@ -52,7 +56,9 @@ async def engine_with(
     async with open_simulator(SimConfig(models={"m": profile})) as sim:
         config = EngineConfig(
             providers={
-                "sim": ProviderConfig(family="openai", base_url=sim.openai_base_url, api_key="sk-t")
+                "sim": ProviderConfig(
+                    family=family, base_url=sim.base_url_for(family), api_key="sk-t"
+                )
             },
             default_provider="sim",
             retry=RetryPolicy(max_attempts=1),
@@ -356,10 +362,16 @@ async def test_cancelling_the_swarm_block_cancels_every_agent_and_model_call() -
 # -- handoffs, delegation, memory --------------------------------------------------------
 
 
-async def test_a_handoff_passes_the_conversation_and_the_target_answers() -> None:
+@pytest.mark.parametrize("family", ["openai", "openai-responses", "anthropic", "gemini"])
+async def test_a_handoff_passes_the_conversation_and_the_target_answers(family: str) -> None:
+    # Every family's wire format carries the handed conversation (the simulator,
+    # like Anthropic's API, refuses tool_use / tool_result blocks it cannot match).
     triage = Agent("triage", "Route the user.", model="m", handoffs=["weather"])
     weather = Agent("weather", "Weather expert.", tools=[get_weather], model="m")
-    async with engine_with() as engine, open_swarm(engine, [triage, weather]) as crew:
+    async with (
+        engine_with(family=family) as engine,
+        open_swarm(engine, [triage, weather]) as crew,
+    ):
         reply = await crew.ask("triage", "Is it raining in Oslo?", timeout=30)
         report = crew.report()
     assert reply.agent == "weather"

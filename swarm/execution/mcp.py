@@ -58,14 +58,42 @@ class McpHttp(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     headers: dict[str, str] = {}
 
 
-def _result_text(result: Any) -> str:
-    parts: list[str] = []
-    for block in result.content or []:
-        text = getattr(block, "text", None)
+def _size(data: Any) -> str:
+    """The decoded size of base64 ``data``, for a description."""
+    if not isinstance(data, str):
+        return "? bytes"
+    padding = data[-2:].count("=")
+    return f"{len(data) * 3 // 4 - padding:,} bytes"
+
+
+def _block_text(block: Any) -> str:
+    """One content block as text a model can read.
+
+    Tool results are text in every family this runtime speaks, so media is
+    described (kind, type, size, where it lives), never dropped silently and never
+    pasted as base64 (which would only burn the context window).
+    """
+    kind = getattr(block, "type", "content")
+    if kind == "text":
+        return str(block.text)
+    mime = getattr(block, "mime_type", None) or "unknown type"
+    if kind in ("image", "audio"):
+        return f"[{kind}: {mime}, {_size(getattr(block, 'data', None))}]"
+    if kind == "resource_link":
+        described = f": {block.description}" if getattr(block, "description", None) else ""
+        return f"[resource link {block.name!r} ({mime}) at {block.uri}{described}]"
+    if kind == "resource":
+        resource = block.resource
+        mime = getattr(resource, "mime_type", None) or "unknown type"
+        text = getattr(resource, "text", None)
         if text is not None:
-            parts.append(text)
-        else:  # images, resources...: described, not dropped silently
-            parts.append(f"[{getattr(block, 'type', 'content')}]")
+            return f"[resource {resource.uri} ({mime})]\n{text}"
+        return f"[resource {resource.uri}: {mime}, {_size(getattr(resource, 'blob', None))}]"
+    return f"[{kind}]"
+
+
+def _result_text(result: Any) -> str:
+    parts = [_block_text(block) for block in result.content or []]
     if not parts and result.structured_content is not None:
         return json.dumps(result.structured_content)
     return "\n".join(parts)

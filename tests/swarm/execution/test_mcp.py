@@ -41,13 +41,30 @@ def call(name: str, arguments: str) -> ToolCall:
 async def test_stdio_tools_are_listed_with_their_schemas_and_run() -> None:
     async with open_mcp_tools(STDIO) as tools:
         box = ToolBox(tools)
-        assert box.names == ["add", "shout", "fail", "slow", "die"]
+        assert box.names == ["add", "shout", "fail", "slow", "media", "die"]
         add = {s.name: s for s in box.specs}["add"]
         assert add.description == "Add two integers."
         assert add.parameters["required"] == ["a", "b"]
         assert (await box.run(call("add", '{"a": 2, "b": 3}'))).content == "5"
         shouted = await box.run(call("shout", '{"text": "hi", "times": 2}'))
         assert shouted.content == "HI HI" and not shouted.is_error
+
+
+async def test_media_and_resources_are_described_for_the_model() -> None:
+    # Tool results are text in every family: media is described (kind, type, size,
+    # where it is), an embedded text resource given whole, nothing dropped.
+    async with open_mcp_tools(STDIO) as tools:
+        out = await ToolBox(tools).run(call("media", "{}"))
+    assert not out.is_error
+    assert out.content.split("\n") == [
+        "[image: image/png, 100 bytes]",
+        "[audio: audio/wav, 300 bytes]",
+        "[resource file:///notes.txt (text/plain)]",
+        "the notes",
+        "[resource file:///data.bin: application/octet-stream, 30 bytes]",
+        "[resource link 'report' (application/pdf) at https://example.test/r.pdf: The full report]",
+        "done",
+    ]
 
 
 async def test_bad_arguments_are_refused_before_the_server_sees_them() -> None:

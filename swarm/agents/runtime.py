@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import collections
 import contextvars
+import itertools
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Literal
@@ -172,14 +174,49 @@ def current_agent() -> AgentContext:
         ) from None
 
 
+# The ledger metadata key naming the message a model call was made for.
+MESSAGE_METADATA = "swarm.message"
+
+
+class MessageEvent(msgspec.Struct, kw_only=True, frozen=True):
+    """An agent started handling a message, or finished with it (for tracing).
+
+    Attributes:
+        kind: ``started`` or ``finished``.
+        message_id: The message's id in this swarm (``msg-N``); its model calls
+            carry it as ledger metadata ``swarm.message``.
+        parent_id: The message whose handling sent this one (an ask or tell from
+            an agent's tool or handler, a handoff), or None for one from outside.
+        sender: The sending agent's name, or None.
+        at: Wall-clock time (``time.time()``).
+        outcome: For ``finished``: ``replied``, ``failed``, ``withdrawn`` (the
+            sender gave up) or ``stopped`` (the swarm stopped).
+        error: For ``failed``: the exception's type name.
+    """
+
+    kind: Literal["started", "finished"]
+    agent: str
+    message_id: str
+    parent_id: str | None
+    sender: str | None
+    at: float
+    outcome: Literal["replied", "failed", "withdrawn", "stopped"] | None = None
+    error: str | None = None
+
+
 class AgentContext:
     """What an agent's tools and handler can reach: the agent, its swarm, and who
     sent the message being handled."""
 
-    def __init__(self, swarm: Swarm, agent: Agent, sender: str | None) -> None:
+    def __init__(
+        self, swarm: Swarm, agent: Agent, sender: str | None, message_id: str = ""
+    ) -> None:
         self.swarm = swarm
         self.agent = agent
         self.sender = sender
+        # The message being handled: its model calls carry it as the ledger
+        # metadata "swarm.message" (so a tracer can nest them under the message).
+        self.message_id = message_id
         self.handoff: str | None = None  # set by a transfer tool
 
     async def ask(
@@ -199,10 +236,25 @@ class AgentContext:
 class _Envelope:
     """One message and its one answer. ``scope`` is the work on it, once started."""
 
-    __slots__ = ("done", "error", "messages", "reply", "scope", "sender", "withdrawn")
+    __slots__ = (
+        "done",
+        "error",
+        "id",
+        "messages",
+        "parent",
+        "reply",
+        "scope",
+        "sender",
+        "withdrawn",
+    )
 
-    def __init__(self, sender: str | None, messages: list[Message]) -> None:
+    def __init__(
+        self, sender: str | None, messages: list[Message], id: str = "", parent: str | None = None
+    ) -> None:
         self.sender = sender
+        self.id = id
+        # The message whose handling sent this one (an ask from a tool, a handoff).
+        self.parent = parent
         self.messages = messages
         self.done = anyio.Event()
         self.reply: Reply | None = None
@@ -291,7 +343,9 @@ class Swarm:
         # of each, bounded (a dashboard shows one agent's tokens as they come).
         self._taps: dict[str, collections.deque[str]] = {}
         self._tool_listeners: list[Callable[[str, ToolOutcome], None]] = []
-        self._tool_listener_errors = 0
+        self._listener_errors = 0
+        self._message_listeners: list[Callable[[MessageEvent], None]] = []
+        self._message_ids = itertools.count(1)
 
     # -- watching ---------------------------------------------------------------------
 
@@ -306,6 +360,33 @@ class Swarm:
                 self._tool_listeners.remove(listener)
 
         return remove
+
+    def add_message_listener(self, listener: Callable[[MessageEvent], None]) -> Callable[[], None]:
+        """Call ``listener(event)`` when an agent starts handling a message and when
+        it is done with it (tracing: an ``invoke_agent`` span per message, its model
+        calls and tools nested under it); returns a function that removes it. It
+        must be quick; one that raises is counted and the message goes on."""
+        self._message_listeners.append(listener)
+
+        def remove() -> None:
+            if listener in self._message_listeners:
+                self._message_listeners.remove(listener)
+
+        return remove
+
+    def _tell_listeners(self, event: MessageEvent) -> None:
+        for listener in self._message_listeners:
+            try:
+                listener(event)
+            except Exception:  # a tracer's bug must not fail the message
+                self._listener_errors += 1
+
+    def _envelope(self, sender: str | None, content: str | Sequence[Message]) -> _Envelope:
+        current = _CURRENT.get(None)
+        parent = current.message_id if current is not None and current.swarm is self else None
+        return _Envelope(
+            sender, _as_messages(content), f"msg-{next(self._message_ids)}", parent or None
+        )
 
     def watch(self, name: str, *, pieces: int = 512) -> None:
         """Keep the last ``pieces`` streamed text pieces of agent ``name`` (every
@@ -446,7 +527,7 @@ class Swarm:
                 f"agent {to!r} asked itself with concurrency=1: it would wait for itself; "
                 "raise its concurrency or tell() instead"
             )
-        envelope = _Envelope(sender, _as_messages(content))
+        envelope = self._envelope(sender, content)
         self._check_open()
         try:
             with anyio.fail_after(timeout):
@@ -474,7 +555,7 @@ class Swarm:
         """Send a message without waiting for the reply (waits only for mailbox room);
         a failure is counted in the agent's errors."""
         state = self._lookup(to)
-        envelope = _Envelope(sender, _as_messages(content))
+        envelope = self._envelope(sender, content)
         self._check_open()
         try:
             await state.send.send(envelope)
@@ -560,6 +641,20 @@ class Swarm:
         scope = envelope.scope = anyio.CancelScope()
         if envelope.withdrawn:
             scope.cancel()
+        listening = bool(self._message_listeners)
+        if listening:
+            self._tell_listeners(
+                MessageEvent(
+                    kind="started",
+                    agent=agent.name,
+                    message_id=envelope.id,
+                    parent_id=envelope.parent,
+                    sender=envelope.sender,
+                    at=time.time(),
+                )
+            )
+        outcome: Literal["replied", "failed", "withdrawn", "stopped"] = "replied"
+        error_kind: str | None = None
         try:
             with scope:
                 reply = await self._process(state, envelope, session)
@@ -567,12 +662,15 @@ class Swarm:
                 envelope.resolve(reply)
             if scope.cancelled_caught:
                 state.withdrawn += 1
+                outcome = "withdrawn"
                 envelope.fail(AgentStopped(f"the message to {agent.name!r} was withdrawn"))
         except anyio.get_cancelled_exc_class():
+            outcome = "stopped"
             envelope.fail(self._stopped_error(agent.name))
             raise
         except Exception as exc:
             state.errors += 1
+            outcome, error_kind = "failed", type(exc).__name__
             if self._meter.exhausted is not None:
                 envelope.fail(self._meter.error())
                 return
@@ -581,12 +679,26 @@ class Swarm:
             envelope.fail(error)
             if agent.on_error != "reply":
                 raise
+        finally:
+            if listening:
+                self._tell_listeners(
+                    MessageEvent(
+                        kind="finished",
+                        agent=agent.name,
+                        message_id=envelope.id,
+                        parent_id=envelope.parent,
+                        sender=envelope.sender,
+                        at=time.time(),
+                        outcome=outcome,
+                        error=error_kind,
+                    )
+                )
 
     async def _process(
         self, state: _AgentState, envelope: _Envelope, session: Session | None
     ) -> Reply:
         agent = state.agent
-        ctx = AgentContext(self, agent, envelope.sender)
+        ctx = AgentContext(self, agent, envelope.sender, envelope.id)
         token = _CURRENT.set(ctx)
         try:
             if agent.handler is not None:
@@ -620,6 +732,7 @@ class Swarm:
                 max_turns=agent.max_turns,
                 priority=agent.priority,
                 agent=agent.name,
+                metadata={MESSAGE_METADATA: envelope.id},
             ) as loop:
                 async for event in loop:
                     if tap is not None and isinstance(event, TextDelta):
@@ -637,7 +750,7 @@ class Swarm:
                             try:
                                 listener(agent.name, event.outcome)
                             except Exception:  # a tracer's bug must not fail the message
-                                self._tool_listener_errors += 1
+                                self._listener_errors += 1
                     elif isinstance(event, TurnStarted) and ctx.handoff is not None:
                         break  # every tool of the turn that handed off has its result
                     elif isinstance(event, LoopFinished):

@@ -24,8 +24,12 @@ an INTERNAL span ``execute_tool {name}``, with their real start and end times
 Prompts, answers, tool arguments and results are never recorded (the conventions
 make content opt-in; this has none), and neither are keys.
 
-The spans are not nested under an agent's span yet: each is a root span, tied to
-the others by ``gen_ai.agent.name`` and ``swarm.call.id``.
+With a swarm, each message an agent handles is an INTERNAL span ``invoke_agent
+{name}`` (``gen_ai.operation.name = invoke_agent``, ``swarm.message.id``), live
+from when the agent takes the message to when it is done with it; the model calls
+and tool runs made for that message are its children, and a message sent while
+handling another (an ``ask`` from a tool, a handoff) is a child of that one's
+span. Calls made outside any agent stay root spans.
 """
 
 from __future__ import annotations
@@ -68,7 +72,18 @@ def instrument(
     """Emit a span per finished model call of ``engine`` (and per tool run of
     ``swarm``) from now on; returns the function that stops it."""
     tracer = _tracer(tracer_provider)
-    from opentelemetry.trace import SpanKind, Status, StatusCode
+    from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
+
+    from ..agents.runtime import MESSAGE_METADATA, MessageEvent, current_agent
+
+    # The live invoke_agent span of each message being handled. Bounded: a span
+    # leaves when its message finishes (every started message finishes, also when
+    # cancelled), and a swarm holds at most its agents' concurrency in hand.
+    messages: dict[str, Any] = {}
+
+    def parent_of(message_id: str | None) -> Any:
+        span = messages.get(message_id) if message_id else None
+        return set_span_in_context(span) if span is not None else None
 
     families: dict[str, str] = {}
 
@@ -106,7 +121,11 @@ def instrument(
         if record.agent:
             attributes["gen_ai.agent.name"] = record.agent
         span = tracer.start_span(
-            f"chat {request_model}", kind=SpanKind.CLIENT, start_time=start, attributes=attributes
+            f"chat {request_model}",
+            context=parent_of(record.metadata.get(MESSAGE_METADATA)),
+            kind=SpanKind.CLIENT,
+            start_time=start,
+            attributes=attributes,
         )
         if record.outcome != "completed":
             kind = record.error.kind if record.error else record.outcome
@@ -116,8 +135,13 @@ def instrument(
 
     def on_tool(agent: str, outcome: ToolOutcome) -> None:
         end = time.time_ns()
+        try:  # tool listeners run inside the agent's handling of the message
+            message_id: str | None = current_agent().message_id
+        except RuntimeError:  # a listener called outside an agent's work
+            message_id = None
         span = tracer.start_span(
             f"execute_tool {outcome.name}",
+            context=parent_of(message_id),
             kind=SpanKind.INTERNAL,
             start_time=end - int(outcome.duration * 1e9),
             attributes={
@@ -133,9 +157,36 @@ def instrument(
             span.set_status(Status(StatusCode.ERROR, kind))
         span.end(end_time=end)
 
+    def on_message(event: MessageEvent) -> None:
+        if event.kind == "started":
+            attributes: dict[str, Any] = {
+                "gen_ai.operation.name": "invoke_agent",
+                "gen_ai.agent.name": event.agent,
+                "swarm.message.id": event.message_id,
+            }
+            if event.sender:
+                attributes["swarm.message.sender"] = event.sender
+            messages[event.message_id] = tracer.start_span(
+                f"invoke_agent {event.agent}",
+                context=parent_of(event.parent_id),
+                kind=SpanKind.INTERNAL,
+                start_time=int(event.at * 1e9),
+                attributes=attributes,
+            )
+            return
+        span = messages.pop(event.message_id, None)
+        if span is None:  # started before instrument() was called
+            return
+        if event.outcome != "replied":
+            kind = event.error or event.outcome or "error"
+            span.set_attribute("error.type", kind)
+            span.set_status(Status(StatusCode.ERROR, kind))
+        span.end(end_time=int(event.at * 1e9))
+
     removers = [engine.ledger.add_listener(on_call)]
     if swarm is not None:
         removers.append(swarm.add_tool_listener(on_tool))
+        removers.append(swarm.add_message_listener(on_message))
 
     def stop() -> None:
         for remove in removers:

@@ -156,6 +156,12 @@ class SwarmReport(msgspec.Struct, kw_only=True, frozen=True):
     budget_reason: str | None
     seconds: float
 
+    def busiest(self, limit: int) -> list[tuple[str, AgentStatistics]]:
+        """At most ``limit`` agents, busiest first (then most queued, then by name):
+        what a dashboard or a metrics endpoint lists when a swarm has thousands."""
+        ordered = sorted(self.agents.items(), key=lambda kv: (-kv[1].busy, -kv[1].queued, kv[0]))
+        return ordered[:limit]
+
 
 _CURRENT: contextvars.ContextVar[AgentContext] = contextvars.ContextVar("swarm_agent")
 

@@ -2,8 +2,11 @@
 its Prometheus endpoint (``swarm run --metrics-port``, or
 ``swarm.observability.open_metrics_server(engine)`` in any application).
 
-The scrape gives everything but the agents and their token streams (those live
-in the engine's process: its own ``--dashboard`` shows them).
+The scrape gives everything but the agents' token streams: the agents' rows come
+from the ``swarm_agent_*`` series (the busiest ``MAX_AGENT_SERIES``) that the
+endpoint serves while a swarm is attached to it (``swarm run`` does it); their
+streamed text is content, which a metrics endpoint never carries (the process's
+own ``--dashboard`` shows it).
 """
 
 from __future__ import annotations
@@ -132,6 +135,33 @@ def snapshot_from_metrics(
                 },
             )
             entry[field] = v
+    agents: dict[str, dict[str, Any]] = {}
+    for field, metric in (
+        ("busy", "agent_busy"),
+        ("queued", "agent_queued"),
+        ("replies", "agent_replies_total"),
+        ("errors", "agent_errors_total"),
+        ("turns", "agent_turns_total"),
+        ("tool_calls", "agent_tool_calls_total"),
+        ("restarts", "agent_restarts_total"),
+    ):
+        for labels, v in _each(samples, metric):
+            name = labels.get("agent", "?")
+            row = agents.setdefault(
+                name,
+                {
+                    "name": name,
+                    "busy": 0,
+                    "queued": 0,
+                    "replies": 0,
+                    "errors": 0,
+                    "turns": 0,
+                    "tool_calls": 0,
+                    "restarts": 0,
+                },
+            )
+            row[field] = int(v)
+    rows = sorted(agents.values(), key=lambda a: (-a["busy"], -a["queued"], a["name"]))
     return {
         "title": title,
         "elapsed": round(elapsed, 2),
@@ -148,8 +178,8 @@ def snapshot_from_metrics(
         "providers": [providers[n] for n in sorted(providers)],
         "rate_limits": [limits[k] for k in sorted(limits)],
         "supervisor": {"state": None, "restarts": _sum(samples, "supervisor_restarts_total")},
-        "agent_count": 0,
-        "agents": [],
+        "agent_count": max(_sum(samples, "agents"), len(rows)),
+        "agents": rows,
         "watching": None,
         "tail": "",
     }

@@ -63,7 +63,6 @@ def snapshot(
     agent_count = 0
     if swarm is not None:
         agent_count = len(swarm.agents)
-        ordered = sorted(swarm.agents.items(), key=lambda kv: (-kv[1].busy, -kv[1].queued, kv[0]))
         agents = [
             {
                 "name": name,
@@ -75,7 +74,7 @@ def snapshot(
                 "tool_calls": a.tool_calls,
                 "restarts": a.restarts,
             }
-            for name, a in ordered[:MAX_AGENTS]
+            for name, a in swarm.busiest(MAX_AGENTS)
         ]
     supervisor = stats.supervisor
     return {

@@ -29,6 +29,11 @@ Metric names (all prefixed ``swarm_``):
   ``rate_limit_tokens_per_minute``, ``rate_limit_tokens_available``,
   ``rate_limit_inflight`` gauges; ``rate_limit_429_total`` counter
 - ``supervisor_restarts_total`` counter
+- with a swarm (``MetricsServer.swarm``): ``agents`` gauge (how many), and for the
+  ``MAX_AGENT_SERIES`` busiest agents ``agent_busy{agent}``, ``agent_queued{agent}``
+  gauges and ``agent_replies_total``, ``agent_errors_total``, ``agent_turns_total``,
+  ``agent_tool_calls_total``, ``agent_restarts_total`` counters (capped: one series
+  per agent of a 10,000-agent swarm would swamp a Prometheus server)
 """
 
 from __future__ import annotations
@@ -37,9 +42,13 @@ import bisect
 import math
 from collections.abc import Iterable, Mapping
 
+from ..agents.runtime import SwarmReport
 from ..engine import EngineStatistics
 from ..ledger import CallRecord
 from ..ratelimit import RateLimiterStatistics
+
+# Agents given their own series at most (the busiest; see the module docstring).
+MAX_AGENT_SERIES = 200
 
 __all__ = ["CONTENT_TYPE", "DEFAULT_BUCKETS", "EngineMetrics", "escape"]
 
@@ -170,8 +179,10 @@ class EngineMetrics:
         self,
         stats: EngineStatistics,
         rate_limits: Mapping[str, Mapping[str, RateLimiterStatistics]],
+        swarm: SwarmReport | None = None,
     ) -> str:
-        """The whole exposition: per-call families, then the live state."""
+        """The whole exposition: per-call families, then the live state (with a
+        swarm's report: its agents, the ``MAX_AGENT_SERIES`` busiest of them)."""
         out: list[str] = []
 
         def family(
@@ -306,4 +317,22 @@ class EngineMetrics:
             "Engine actors restarted after a crash.",
             [((), restarts)],
         )
+        if swarm is not None:
+            family("agents", "gauge", "Agents in the swarm.", [((), len(swarm.agents))])
+            busiest = swarm.busiest(MAX_AGENT_SERIES)
+            for name, kind, help_text, field in (
+                ("agent_busy", "gauge", "Messages the agent is handling now.", "busy"),
+                ("agent_queued", "gauge", "Messages waiting in the agent's mailbox.", "queued"),
+                ("agent_replies_total", "counter", "Messages the agent answered.", "replies"),
+                ("agent_errors_total", "counter", "Messages the agent failed on.", "errors"),
+                ("agent_turns_total", "counter", "Model turns the agent took.", "turns"),
+                ("agent_tool_calls_total", "counter", "Tool calls the agent ran.", "tool_calls"),
+                ("agent_restarts_total", "counter", "Times the agent was restarted.", "restarts"),
+            ):
+                family(
+                    name,
+                    kind,
+                    help_text,
+                    [((("agent", agent),), getattr(a, field)) for agent, a in busiest],
+                )
         return "\n".join(out) + "\n"

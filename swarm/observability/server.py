@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 import anyio
 import anyio.abc
 
+from ..agents.runtime import Swarm
 from ..engine import Engine
 from .http import read_request, respond
 from .prometheus import CONTENT_TYPE, EngineMetrics
@@ -30,14 +31,18 @@ class MetricsServer:
         self.metrics = metrics
         self.host = host
         self.port = port
+        # The swarm whose agents are exposed too (``swarm_agent_*``), while set:
+        # a swarm usually opens after the endpoint and closes before it.
+        self.swarm: Swarm | None = None
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/metrics"
 
     async def exposition(self) -> str:
+        report = self.swarm.report() if self.swarm is not None else None
         return self.metrics.render(
-            self.engine.statistics(), await self.engine.rate_limit_statistics()
+            self.engine.statistics(), await self.engine.rate_limit_statistics(), report
         )
 
     async def _serve(self, client: anyio.abc.ByteStream) -> None:

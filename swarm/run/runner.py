@@ -237,6 +237,7 @@ async def run_spec(
     inputs = load_inputs(spec, base)
     progress = Progress(len(inputs))
     outcomes: list[InputOutcome] = []
+    server = None
     async with (
         open_engine(engine_config(spec, config), simulator=spec.simulator) as engine,
         AsyncExitStack() as stack,
@@ -254,6 +255,9 @@ async def run_spec(
             open_swarm(engine, agents, budget=spec.budget) as crew,
             AsyncExitStack() as inner,
         ):
+            if server is not None:  # its agents on the endpoint too (swarm dash shows them)
+                server.swarm = crew
+                inner.callback(setattr, server, "swarm", None)
             if dashboard is not None:
                 from ..dashboard import open_dashboard
 

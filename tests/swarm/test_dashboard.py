@@ -232,14 +232,24 @@ async def test_swarm_dash_attaches_through_the_metrics_endpoint() -> None:
     from providers import Message, Request
     from providers.sim import RateLimit, SimConfig
     from swarm import open_engine
+    from swarm.agents import Agent, open_swarm
     from swarm.dashboard.attach import run_attached
     from swarm.observability import open_metrics_server
 
     sim = SimConfig(rate_limit=RateLimit(rpm=6000))
     request = Request(model="gpt-4o-mini", messages=[Message.user("hi")], max_tokens=8)
-    async with open_engine(env={}, simulator=sim) as engine, open_metrics_server(engine) as metrics:
-        for _ in range(5):
+    agents = [Agent(f"a{i}", "Answer.", model="gpt-4o-mini") for i in range(3)]
+    async with (
+        open_engine(env={}, simulator=sim) as engine,
+        open_metrics_server(engine) as metrics,
+        open_swarm(engine, agents) as crew,
+    ):
+        metrics.swarm = crew  # the agents' rows come through the endpoint too
+        for _ in range(3):
             await engine.complete(request)
+        await crew.ask("a0", "one")
+        await crew.ask("a0", "two")
+        await crew.ask("a2", "three")
         urls: list[str] = []
         async with anyio.create_task_group() as tg:
             tg.start_soon(
@@ -255,10 +265,15 @@ async def test_swarm_dash_attaches_through_the_metrics_endpoint() -> None:
                 state = (await http.get(urls[0].rstrip("/") + "/state.json")).json()
             tg.cancel_scope.cancel()
     assert page.status_code == 200 and "WebSocket" in page.text
-    assert state["calls"]["completed"] == 5 and state["calls"]["output_tokens"] > 0
+    assert state["calls"]["completed"] == 6 and state["calls"]["output_tokens"] > 0  # 3 + 3 asks
     (sim_provider,) = [p for p in state["providers"] if p["name"] == "sim"]
-    assert sim_provider["completed"] == 5 and sim_provider["breakers"] == {"gpt-4o-mini": "closed"}
+    assert sim_provider["completed"] == 6 and sim_provider["breakers"] == {"gpt-4o-mini": "closed"}
     assert state["rate_limits"][0]["rpm"] == 6000
+    assert state["agent_count"] == 3
+    rows = {a["name"]: a for a in state["agents"]}
+    assert set(rows) == {"a0", "a1", "a2"}
+    assert (rows["a0"]["replies"], rows["a1"]["replies"], rows["a2"]["replies"]) == (2, 0, 1)
+    assert rows["a0"]["turns"] == 2 and rows["a0"]["busy"] == 0
 
 
 def test_swarm_dash_refuses_what_it_cannot_attach_to(capsys: pytest.CaptureFixture[str]) -> None:

@@ -176,4 +176,8 @@ async def test_swarm_run_serves_metrics_during_the_run(tmp_path: Path) -> None:
             demo_spec(3, 3), base=tmp_path, progress_out=out, metrics=("127.0.0.1", 0)
         )
     assert report.answered == 3
-    assert scraped and samples(scraped[0])
+    assert scraped
+    found = samples(scraped[0])
+    # The run's swarm is attached to the endpoint: its agents are series too.
+    assert value(found, "swarm_agents") >= 1
+    assert any(name == "swarm_agent_replies_total" for name, _ in found)

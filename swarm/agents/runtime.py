@@ -210,6 +210,25 @@ class MessageEvent(msgspec.Struct, kw_only=True, frozen=True):
     error: str | None = None
 
 
+def _message_event(
+    kind: Literal["started", "finished"],
+    agent: str,
+    envelope: _Envelope,
+    outcome: Literal["replied", "failed", "withdrawn", "stopped"] | None = None,
+    error: str | None = None,
+) -> MessageEvent:
+    return MessageEvent(
+        kind=kind,
+        agent=agent,
+        message_id=envelope.id,
+        parent_id=envelope.parent,
+        sender=envelope.sender,
+        at=time.time(),
+        outcome=outcome,
+        error=error,
+    )
+
+
 class AgentContext:
     """What an agent's tools and handler can reach: the agent, its swarm, and who
     sent the message being handled."""
@@ -649,16 +668,7 @@ class Swarm:
             scope.cancel()
         listening = bool(self._message_listeners)
         if listening:
-            self._tell_listeners(
-                MessageEvent(
-                    kind="started",
-                    agent=agent.name,
-                    message_id=envelope.id,
-                    parent_id=envelope.parent,
-                    sender=envelope.sender,
-                    at=time.time(),
-                )
-            )
+            self._tell_listeners(_message_event("started", agent.name, envelope))
         outcome: Literal["replied", "failed", "withdrawn", "stopped"] = "replied"
         error_kind: str | None = None
         try:
@@ -688,16 +698,7 @@ class Swarm:
         finally:
             if listening:
                 self._tell_listeners(
-                    MessageEvent(
-                        kind="finished",
-                        agent=agent.name,
-                        message_id=envelope.id,
-                        parent_id=envelope.parent,
-                        sender=envelope.sender,
-                        at=time.time(),
-                        outcome=outcome,
-                        error=error_kind,
-                    )
+                    _message_event("finished", agent.name, envelope, outcome, error_kind)
                 )
 
     async def _process(

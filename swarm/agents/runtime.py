@@ -182,6 +182,9 @@ def current_agent() -> AgentContext:
 
 # The ledger metadata key naming the message a model call was made for.
 MESSAGE_METADATA = "swarm.message"
+# Message ids, unique in the process (not per swarm): two swarms on one engine
+# must not give a tracer or the ledger the same id for two messages.
+_MESSAGE_IDS = itertools.count(1)
 
 
 class MessageEvent(msgspec.Struct, kw_only=True, frozen=True):
@@ -189,7 +192,7 @@ class MessageEvent(msgspec.Struct, kw_only=True, frozen=True):
 
     Attributes:
         kind: ``started`` or ``finished``.
-        message_id: The message's id in this swarm (``msg-N``); its model calls
+        message_id: The message's id, unique in the process (``msg-N``); its model calls
             carry it as ledger metadata ``swarm.message``.
         parent_id: The message whose handling sent this one (an ask or tell from
             an agent's tool or handler, a handoff), or None for one from outside.
@@ -370,7 +373,6 @@ class Swarm:
         self._tool_listeners: list[Callable[[str, ToolOutcome], None]] = []
         self._listener_errors = 0
         self._message_listeners: list[Callable[[MessageEvent], None]] = []
-        self._message_ids = itertools.count(1)
 
     # -- watching ---------------------------------------------------------------------
 
@@ -409,9 +411,7 @@ class Swarm:
     def _envelope(self, sender: str | None, content: str | Sequence[Message]) -> _Envelope:
         current = _CURRENT.get(None)
         parent = current.message_id if current is not None and current.swarm is self else None
-        return _Envelope(
-            sender, _as_messages(content), f"msg-{next(self._message_ids)}", parent or None
-        )
+        return _Envelope(sender, _as_messages(content), f"msg-{next(_MESSAGE_IDS)}", parent or None)
 
     def watch(self, name: str, *, pieces: int = 512) -> None:
         """Keep the last ``pieces`` streamed text pieces of agent ``name`` (every

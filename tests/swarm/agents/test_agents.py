@@ -21,6 +21,7 @@ from swarm.agents import (
     AgentStopped,
     Budget,
     BudgetExhausted,
+    MessageEvent,
     Reply,
     ReplyTimeout,
     UnknownAgent,
@@ -523,3 +524,29 @@ async def test_a_watched_agent_keeps_what_it_streamed_for_tail() -> None:
         assert crew.tail("a") == first.text + second.text
         crew.unwatch("a")
         assert crew.tail("a") == ""
+
+
+async def test_message_events_name_each_message_once_across_swarms_on_one_engine() -> None:
+    # Two swarms share an engine (and its ledger): their message ids must not meet,
+    # and each model call names the message it was made for.
+    seen: list[MessageEvent] = []
+    async with engine_with() as engine:
+        async with (
+            open_swarm(engine, [Agent("a", "Answer.", model="m")]) as one,
+            open_swarm(engine, [Agent("a", "Answer.", model="m")]) as two,
+        ):
+            one.add_message_listener(seen.append)
+            remove = two.add_message_listener(seen.append)
+            await one.ask("a", "first")
+            await two.ask("a", "second")
+            remove()
+            await two.ask("a", "not seen")
+        records = engine.ledger.records()
+    started = [e for e in seen if e.kind == "started"]
+    finished = [e for e in seen if e.kind == "finished"]
+    assert len(started) == len(finished) == 2
+    assert len({e.message_id for e in started}) == 2
+    assert all(e.outcome == "replied" and e.parent_id is None for e in finished)
+    tagged = [r.metadata.get("swarm.message") for r in records]
+    assert [e.message_id for e in started] == tagged[:2]
+    assert tagged[2] not in {e.message_id for e in started}

@@ -1,6 +1,8 @@
 """A swarm run's budget: tokens, estimated cost and wall time (sans-IO accounting).
 
-The meter is charged with each model turn's usage as the turn ends; once a limit is
+The meter is charged with each model turn's usage as the turn ends, and with what
+discarded attempts of the swarm's calls cost (a stream cut short and retried is
+billed: the ledger's ``discarded_usage``) as each call ends; once a limit is
 reached it stays exhausted, and the swarm stops its agents. Calls already in flight
 when the limit is crossed are cancelled, so a run overshoots its token and cost
 limits by at most what those calls had streamed (their usage is still charged when
@@ -56,6 +58,9 @@ class Spent(msgspec.Struct, kw_only=True, frozen=True):
     cost_usd: float = 0.0
     unpriced_turns: int = 0  # turns whose model has no price (counted as free)
     turns: int = 0
+    # Input plus output tokens of attempts whose output was thrown away (a stream
+    # cut short and retried...): billed, so in ``tokens`` and ``cost_usd`` too.
+    discarded_tokens: int = 0
 
 
 class BudgetExhausted(SwarmError):
@@ -87,6 +92,7 @@ class BudgetMeter:
         self._cost = 0.0
         self._unpriced = 0
         self._turns = 0
+        self._discarded = 0
 
     def charge(self, usage: Usage, cost: float | None) -> BudgetReason | None:
         """Add one turn's usage (and its estimated cost, None if unpriced); return
@@ -99,10 +105,21 @@ class BudgetMeter:
             self._unpriced += 1
         else:
             self._cost += cost
+        return self._check()
+
+    def charge_discarded(self, usage: Usage, cost: float | None) -> BudgetReason | None:
+        """Add what attempts whose output was thrown away cost (the ledger's
+        ``discarded_usage`` of a call); return the limit reached, if it is the first."""
+        self._discarded += usage.input_tokens + usage.output_tokens
+        if cost is not None:
+            self._cost += cost
+        return self._check()
+
+    def _check(self) -> BudgetReason | None:
         if self.exhausted is not None:
             return None
         b = self.budget
-        if b.tokens is not None and self._input + self._output >= b.tokens:
+        if b.tokens is not None and self._input + self._output + self._discarded >= b.tokens:
             self.exhausted = "tokens"
         elif b.cost_usd is not None and self._cost >= b.cost_usd:
             self.exhausted = "cost"
@@ -121,11 +138,12 @@ class BudgetMeter:
 
     def spent(self) -> Spent:
         return Spent(
-            tokens=self._input + self._output,
+            tokens=self._input + self._output + self._discarded,
             input_tokens=self._input,
             output_tokens=self._output,
             cache_read_tokens=self._cache_read,
             cost_usd=self._cost,
             unpriced_turns=self._unpriced,
             turns=self._turns,
+            discarded_tokens=self._discarded,
         )

@@ -58,6 +58,7 @@ from ..execution.loop import (
 )
 from ..execution.session import Session
 from ..execution.tools import ToolBox, ToolOutcome
+from ..ledger import CallRecord
 from ..supervisor import (
     ChildContext,
     ChildSpec,
@@ -373,6 +374,9 @@ class Swarm:
         self._tool_listeners: list[Callable[[str, ToolOutcome], None]] = []
         self._listener_errors = 0
         self._message_listeners: list[Callable[[MessageEvent], None]] = []
+        # Ids of the messages being handled now (their calls' discarded attempts
+        # are charged to this swarm's budget).
+        self._handling: set[str] = set()
 
     # -- watching ---------------------------------------------------------------------
 
@@ -666,6 +670,7 @@ class Swarm:
         scope = envelope.scope = anyio.CancelScope()
         if envelope.withdrawn:
             scope.cancel()
+        self._handling.add(envelope.id)
         listening = bool(self._message_listeners)
         if listening:
             self._tell_listeners(_message_event("started", agent.name, envelope))
@@ -696,6 +701,7 @@ class Swarm:
             if agent.on_error != "reply":
                 raise
         finally:
+            self._handling.discard(envelope.id)
             if listening:
                 self._tell_listeners(
                     _message_event("finished", agent.name, envelope, outcome, error_kind)
@@ -815,6 +821,18 @@ class Swarm:
         if cost is None and response.model and response.model != route:
             cost = self.engine.estimate_cost(route, response.usage)
         if self._meter.charge(response.usage, cost) is not None:
+            self._halt("budget")
+
+    def _charge_discarded(self, record: CallRecord) -> None:
+        """A ledger listener: charge the budget with what a call of this swarm's
+        agents lost to discarded attempts (runs in the engine's bookkeeping: quick,
+        and the halt it may cause only cancels scopes and answers senders)."""
+        usage = record.discarded_usage
+        if not (usage.input_tokens or usage.output_tokens):
+            return
+        if record.metadata.get(MESSAGE_METADATA) not in self._handling:
+            return  # another swarm's call, or one made outside any agent
+        if self._meter.charge_discarded(usage, record.discarded_cost_usd) is not None:
             self._halt("budget")
 
     def _halt(self, why: Literal["budget", "escalated"]) -> None:
@@ -945,6 +963,7 @@ async def open_swarm(
         dupes = sorted({n for n in names if names.count(n) > 1})
         raise ValueError(f"agent names must be unique in a swarm; repeated: {', '.join(dupes)}")
     swarm = Swarm(engine, budget or Budget(), shutdown)
+    stop_charging = engine.ledger.add_listener(swarm._charge_discarded)
     swarm._intensity = intensity
     swarm._period = period
     swarm._described = {a.name: a.description for a in agents}
@@ -970,6 +989,7 @@ async def open_swarm(
             # The task group now waits for the supervisor's graceful stop.
     finally:
         # Also when cancelled: every queued sender is answered, every mailbox closed.
+        stop_charging()
         swarm._drain()
         swarm._ended = anyio.current_time()
     if body_error is not None:

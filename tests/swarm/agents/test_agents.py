@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 from providers import Message
-from providers.sim import ModelProfile, SimConfig, open_simulator
+from providers.sim import Fault, ModelProfile, SimConfig, open_simulator
 from swarm import EngineConfig, ProviderConfig, RetryPolicy, open_engine
 from swarm.agents import (
     Agent,
@@ -290,6 +290,34 @@ async def test_an_error_in_the_block_comes_out_as_itself_and_stops_the_agents() 
 
 
 # -- budgets and cancellation ---------------------------------------------------------
+
+
+async def test_discarded_attempts_count_against_the_budget() -> None:
+    # Every attempt is cut after a few events and retried: the provider bills what
+    # each one streamed, so the budget is spent even though no turn ever ends.
+    profile = ModelProfile(ttft=0.0, tokens_per_second=0, output_tokens=20)
+    cut = Fault(kind="disconnect", after=6, rate=1.0)
+    async with open_simulator(SimConfig(models={"m": profile}, faults=[cut])) as sim:
+        config = EngineConfig(
+            providers={
+                "sim": ProviderConfig(family="openai", base_url=sim.openai_base_url, api_key="k")
+            },
+            default_provider="sim",
+            retry=RetryPolicy(max_attempts=4, base_delay=0.001, max_delay=0.002),
+            prices={"m": Price(input=1.0, output=2.0)},
+        )
+        async with open_engine(config, env={}) as engine:
+            async with open_swarm(engine, [Agent("w", "Answer.", model="m")],
+                                  budget=Budget(tokens=15)) as crew:  # fmt: skip
+                with pytest.raises((AgentError, BudgetExhausted)):
+                    await crew.ask("w", "a question that will not be answered", timeout=30)
+                report = crew.report()
+            discarded = engine.ledger.records()[-1].discarded_usage
+    assert discarded.output_tokens > 0
+    assert report.spent.turns == 0 and report.spent.discarded_tokens > 0
+    assert report.spent.tokens == report.spent.discarded_tokens
+    assert report.spent.cost_usd > 0
+    assert report.stopped == "budget" and report.budget_reason == "tokens"
 
 
 async def test_a_token_budget_stops_the_run_cleanly() -> None:

@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import anyio
 import httpx
@@ -35,6 +35,8 @@ from .families import Endpoint, Family, StreamDecoder, get_family
 from .families.base import error_from_event
 from .messages import Request
 from .ratelimits import RateLimitInfo
+
+E = TypeVar("E", bound=ProviderError)
 
 __all__ = ["Client", "EventStream", "complete", "stream"]
 
@@ -90,12 +92,10 @@ def _error_status(
         status, headers, body, provider=endpoint.provider, model=request.model, now=now
     )
     error.rate_limits = fam.rate_limits(headers, now)
-    if endpoint.api_key is not None:
-        error.redact(endpoint.api_key.reveal())
-    return error
+    return _redacted(error, endpoint)
 
 
-def _redacted(error: ProviderError, endpoint: Endpoint) -> ProviderError:
+def _redacted(error: E, endpoint: Endpoint) -> E:
     """The error with the endpoint's key masked wherever the provider echoed it."""
     if endpoint.api_key is not None:
         error.redact(endpoint.api_key.reveal())

@@ -327,10 +327,16 @@ def classify_error(
     if issubclass(cls, BadRequestError) and _is_context_length(message, provider_type):
         cls = ContextLengthExceededError
     retry_after = None
+    # A 429's rate-limit headers, parsed once: its wait and which limit it hit.
+    info = (
+        parse_rate_limit_headers(headers, now)
+        if headers is not None and issubclass(cls, RateLimitError)
+        else None
+    )
     if headers is not None:
         retry_after = parse_retry_after(headers, now)
-        if retry_after is None and issubclass(cls, RateLimitError):
-            retry_after = _exhausted_window_wait(headers, now)
+        if retry_after is None and info is not None:
+            retry_after = _exhausted_window_wait(info)
     error = cls(
         message or "(no message)",
         provider=provider,
@@ -341,7 +347,7 @@ def classify_error(
         retry_after=retry_after,
     )
     if isinstance(error, RateLimitError):
-        error.limit = limit_hit(message, headers, now)
+        error.limit = limit_hit(message, info)
     return error
 
 
@@ -353,9 +359,7 @@ _TOKENS_MARKERS = ("tokens per min", "(tpm)", "tokens per day", "(tpd)", "token_
 _REQUESTS_MARKERS = ("requests per min", "(rpm)", "requests per day", "(rpd)", "_requests")
 
 
-def limit_hit(
-    text: str, headers: Mapping[str, str] | None, now: float
-) -> Literal["requests", "tokens"] | None:
+def limit_hit(text: str, info: RateLimitInfo | None) -> Literal["requests", "tokens"] | None:
     """Which limit a 429 says was hit: ``tokens``, ``requests``, or None (unknown).
 
     The headers decide when they show one kind of limit exhausted and not the other
@@ -363,8 +367,7 @@ def limit_hit(
     of the message (or quota metric) does. None lets a limiter cut both, which is
     safe but slower to recover.
     """
-    if headers is not None:
-        info = parse_rate_limit_headers(headers, now)
+    if info is not None:
         tokens_out = 0 in (
             info.tokens_remaining,
             info.input_tokens_remaining,
@@ -381,7 +384,7 @@ def limit_hit(
     return None
 
 
-def _exhausted_window_wait(headers: Mapping[str, str], now: float) -> float | None:
+def _exhausted_window_wait(info: RateLimitInfo) -> float | None:
     """A 429 without ``retry-after``: the wait until the windows it exhausted reset.
 
     OpenAI's 429s often carry only ``x-ratelimit-reset-{requests,tokens}``, and
@@ -391,7 +394,6 @@ def _exhausted_window_wait(headers: Mapping[str, str], now: float) -> float | No
     None: a full window's reset can be minutes away while a partial refill is
     enough, so the caller's backoff decides.
     """
-    info = parse_rate_limit_headers(headers, now)
     buckets = (
         (info.requests_remaining, info.requests_reset),
         (info.tokens_remaining, info.tokens_reset),

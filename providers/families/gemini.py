@@ -747,7 +747,7 @@ class Gemini(Family):
                     for v in violations
                     if isinstance(v, dict)
                 )
-                err.limit = limit_hit(metrics, None, now)
+                err.limit = limit_hit(metrics, None)
         return err
 
 

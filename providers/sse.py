@@ -21,8 +21,9 @@ past ``max_line_bytes`` (a bound so that a hostile or broken server cannot make 
 buffer without end).
 
 Hot path: this runs for every token of every stream. Complete lines of a chunk are
-decoded from UTF-8 in one call and split once; the common ``data:`` line takes the
-first branch.
+decoded from UTF-8 in one call and split once at blank lines; the blocks providers
+send (one ``data:`` line, or ``event:`` then ``data:``) are dispatched with no
+per-line work.
 """
 
 from __future__ import annotations
@@ -142,7 +143,8 @@ class SSEDecoder:
             self._keep(rest)
         if end > self._max_line and max(map(len, buf[:end].split(b"\n"))) > self._max_line:
             raise self._too_long()  # a whole line over the limit, in one chunk
-        return self._lines(buf[:end].decode("utf-8", "replace").split("\n"))
+        # buf[: end + 1] is buf itself (no copy) when the chunk ends with a line end.
+        return self._events(buf[: end + 1].decode("utf-8", "replace"))
 
     def _keep(self, rest: bytes) -> None:
         """``rest`` (no line end in it) starts the next line."""
@@ -158,25 +160,71 @@ class SSEDecoder:
             "the limit (max_line_bytes) is too small"
         )
 
-    def _lines(self, lines: list[str]) -> list[ServerSentEvent]:
+    def _events(self, text: str) -> list[ServerSentEvent]:
+        """The events of ``text``: whole lines, the last one ending with LF.
+
+        Split at blank lines first: every piece but the last is one event's block.
+        The blocks providers send (one ``data:`` line, or an ``event:`` line and one
+        ``data:`` line) are dispatched straight from the block; anything else, and
+        a block that completes an event begun in an earlier chunk, goes through the
+        line-by-line rules. The last piece (complete lines, no blank line yet) is
+        the start of the next event.
+        """
+        blocks = text.split("\n\n")
+        tail = blocks.pop()  # "" or lines ending with LF, an event not yet complete
         out: list[ServerSentEvent] = []
+        if blocks:
+            it = iter(blocks)
+            if self._data or self._event or self._retry is not None:
+                self._lines(next(it).split("\n"), out)  # finishes the pending event
+                self._dispatch(out)
+            last_id = self._last_id
+            # Invariant in the loop: no event is pending (the one before was
+            # dispatched, which resets the type and retry), so a fast block's type
+            # is its own and its retry None.
+            for block in it:
+                if block.startswith("data:"):
+                    if "\n" not in block:
+                        data = block[6:] if block.startswith(" ", 5) else block[5:]
+                        out.append(ServerSentEvent("message", data, last_id, None))
+                        continue
+                elif block.startswith("event:"):
+                    head, _, line = block.partition("\n")
+                    if line.startswith("data:") and "\n" not in line:
+                        name = head[7:] if head.startswith(" ", 6) else head[6:]
+                        data = line[6:] if line.startswith(" ", 5) else line[5:]
+                        out.append(ServerSentEvent(name or "message", data, last_id, None))
+                        continue
+                self._lines(block.split("\n"), out)
+                self._dispatch(out)
+                last_id = self._last_id  # an id line may have set it
+        if tail:
+            self._lines(tail[:-1].split("\n"), out)
+        return out
+
+    def _dispatch(self, out: list[ServerSentEvent]) -> None:
+        """A blank line: dispatch the pending event, if it has data; reset."""
+        data = self._data
+        if data:
+            out.append(
+                ServerSentEvent(
+                    self._event or "message",
+                    data[0] if len(data) == 1 else "\n".join(data),
+                    self._last_id,
+                    self._retry,
+                )
+            )
+            data.clear()
+        self._event = ""
+        self._retry = None
+
+    def _lines(self, lines: list[str], out: list[ServerSentEvent]) -> None:
         data = self._data
         for line in lines:
             if line.startswith("data:"):
                 data.append(line[6:] if line.startswith(" ", 5) else line[5:])
             elif not line:
-                if data:
-                    out.append(
-                        ServerSentEvent(
-                            self._event or "message",
-                            data[0] if len(data) == 1 else "\n".join(data),
-                            self._last_id,
-                            self._retry,
-                        )
-                    )
-                    data.clear()
-                self._event = ""
-                self._retry = None
+                self._dispatch(out)
             elif line[0] == ":":
                 continue
             else:
@@ -193,7 +241,6 @@ class SSEDecoder:
                 elif name == "retry":
                     if value and value.isascii() and value.isdigit():
                         self._retry = int(value)
-        return out
 
     def end(self) -> list[ServerSentEvent]:
         """The stream ended. Per the spec an incomplete event is discarded, so this

@@ -168,61 +168,88 @@ class CallStream:
         self._receive = receive
         self._cancel = cancel
         self._terminal: Terminal | None = None
+        # The batch being handed out (the events of one network read, taken from the
+        # pipe whole) and the index of its next event. Invariant: a batch holds no
+        # terminal event (those come alone), so an event from it never ends the stream.
+        self._batch: list[CallEvent] | None = None
+        self._next = 0
         self._checkpoint_if_cancelled = _checkpoint_if_cancelled()
 
     def __aiter__(self) -> Self:
         return self
 
     async def __anext__(self) -> CallEvent:
+        # Hot path: the rest of a batch is handed out with no await at all; a
+        # cancellation is checked once per batch (per network read of the response),
+        # and only an empty pipe waits.
+        batch = self._batch
+        if batch is not None:
+            i = self._next
+            if i < len(batch):
+                self._next = i + 1
+                return batch[i]
+            self._batch = None
         if self._terminal is not None:
             raise StopAsyncIteration
         try:
-            # Hot path: an event already buffered is taken without a scheduling
-            # point (still a cancellation point); only an empty buffer waits.
             await self._checkpoint_if_cancelled()
             try:
-                event = self._receive.receive_nowait()
+                entry = self._receive.receive_nowait()
             except anyio.WouldBlock:
-                event = await self._receive.receive()
+                entry = await self._receive.receive()
         except anyio.EndOfStream:
-            # The engine never waits to deliver a terminal event: when this stream's
-            # buffer was full (a consumer slower than the provider) it is kept on the
-            # call instead, and read here once the buffered events are consumed.
-            self._receive.close()
-            terminal = self._call.terminal
-            if terminal is None:
-                raise StopAsyncIteration from None
-            self._terminal = terminal
-            return terminal
+            return self._ended()
         except anyio.ClosedResourceError:  # closed on this side (aclose)
             raise StopAsyncIteration from None
+        return self._take(entry)
+
+    def _take(self, entry: CallEvent | list[CallEvent]) -> CallEvent:
+        if type(entry) is list:
+            if len(entry) > 1:
+                self._batch = entry
+                self._next = 1
+            return entry[0]
+        event: CallEvent = entry  # type: ignore[assignment]
         if isinstance(event, Completed | Failed | Cancelled):
             self._terminal = event
             self._receive.close()  # nothing follows a terminal event
         return event
 
+    def _ended(self) -> CallEvent:
+        # The engine never waits to deliver a terminal event: when this stream's
+        # buffer was full (a consumer slower than the provider) it is kept on the
+        # call instead, and read here once the buffered events are consumed.
+        self._receive.close()
+        terminal = self._call.terminal
+        if terminal is None:
+            raise StopAsyncIteration from None
+        self._terminal = terminal
+        return terminal
+
     def _poll(self) -> CallEvent | None:
         """The next event if one is buffered, else None; never waits. For readers
         that take events in batches (the blocking API: one thread hop per batch)."""
+        batch = self._batch
+        if batch is not None:
+            i = self._next
+            if i < len(batch):
+                self._next = i + 1
+                return batch[i]
+            self._batch = None
         if self._terminal is not None:
             return None
         try:
-            event = self._receive.receive_nowait()
+            entry = self._receive.receive_nowait()
         except anyio.WouldBlock:
             return None
         except anyio.EndOfStream:
-            self._receive.close()
-            terminal = self._call.terminal
-            if terminal is None:
+            try:
+                return self._ended()
+            except StopAsyncIteration:
                 return None
-            self._terminal = terminal
-            return terminal
         except anyio.ClosedResourceError:
             return None
-        if isinstance(event, Completed | Failed | Cancelled):
-            self._terminal = event
-            self._receive.close()
-        return event
+        return self._take(entry)
 
     @property
     def terminal(self) -> Terminal | None:
@@ -257,6 +284,7 @@ class CallStream:
     async def aclose(self) -> None:
         if self._terminal is None:
             self._cancel()
+        self._batch = None
         self._receive.close()
 
     async def __aenter__(self) -> Self:

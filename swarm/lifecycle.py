@@ -172,29 +172,43 @@ class CallLifecycle:
             # Gaps restart with the new attempt: the old text is void.
             self._last_content_at = None
 
-    def content(self, now: float) -> None:
-        """A content event (text, reasoning or tool-call piece) arrived. Hot path."""
+    def content(self, now: float, count: int = 1) -> None:
+        """``count`` content events (text, reasoning or tool-call pieces) arrived
+        together at ``now`` (the events of one network read). Hot path.
+
+        Each event after the first is a gap of 0 from the one before it: the same
+        statistics as ``count`` calls at one instant, at the cost of one."""
         if self.state is not CallState.STREAMING:
             self._check("content")
         last = self._last_content_at
         self._last_content_at = now
+        zeros = count - 1
         if last is None:
             if self.first_token_at is None:
                 self.first_token_at = now
                 assert self.attempt_started_at is not None
                 self.ttft = now - self.attempt_started_at
-            return
-        gap = now - last
-        self._gap_count += 1
-        self._gap_sum += gap
-        if gap > self._gap_max:
-            self._gap_max = gap
+            if not zeros:
+                return
+        else:
+            gap = now - last
+            self._gap_count += 1
+            self._gap_sum += gap
+            if gap > self._gap_max:
+                self._gap_max = gap
+            buckets = self._gap_buckets
+            if buckets is None:
+                buckets = self._gap_buckets = [0] * _GAP_BUCKETS
+            ms = gap * 1000.0
+            index = 0 if ms < 1.0 else min(_GAP_BUCKETS - 1, int(math.log2(ms)) + 1)
+            buckets[index] += 1
+            if not zeros:
+                return
+        self._gap_count += zeros
         buckets = self._gap_buckets
         if buckets is None:
             buckets = self._gap_buckets = [0] * _GAP_BUCKETS
-        ms = gap * 1000.0
-        index = 0 if ms < 1.0 else min(_GAP_BUCKETS - 1, int(math.log2(ms)) + 1)
-        buckets[index] += 1
+        buckets[0] += zeros
 
     def attempt_failed(self, now: float, *, will_retry: bool) -> None:
         """The current attempt failed. With ``will_retry`` the call waits for its next

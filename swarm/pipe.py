@@ -22,11 +22,18 @@ callers treat both alike:
 * Closing the reader drops what was buffered and fails a waiting writer with
   ``anyio.BrokenResourceError``.
 
+Batches: ``send_batch_nowait(items)`` puts a list of items in as one entry, which
+``receive`` returns whole (the runtime sends the events of one network read so:
+one pipe operation per read, not per token). A batch weighs its length against
+``capacity``: a batch is accepted while fewer than ``capacity`` items wait, so at
+most ``capacity - 1`` plus one batch are buffered, and a slow reader still bounds
+what a call holds in items, not in batches. ``T`` itself must not be a list.
+
 Invariants: an item leaves the buffer only in ``receive`` / ``receive_nowait``, so
 a reader cancelled while it waited loses nothing (a wake-up that lost the race
 with the cancellation finds the item still there next time). ``receive`` is not
 a checkpoint when an item is buffered; the caller provides one (``CallStream``
-checks for cancellation per event).
+checks for cancellation once per entry it takes).
 """
 
 from __future__ import annotations
@@ -121,6 +128,7 @@ class _State(Generic[T]):
     __slots__ = (
         "buffer",
         "capacity",
+        "held",
         "make_parker",
         "reader",
         "receive_closed",
@@ -129,8 +137,9 @@ class _State(Generic[T]):
     )
 
     def __init__(self, capacity: int, make_parker: Callable[[], _Parker]) -> None:
-        self.buffer: deque[T] = deque()
+        self.buffer: deque[T | list[T]] = deque()
         self.capacity = capacity
+        self.held = 0  # items waiting: a batch counts its length
         self.make_parker = make_parker
         self.reader: _Parker | None = None  # set while the reader waits
         # Writers waiting for room, in order; a list (a deque's first block is 600
@@ -149,14 +158,23 @@ class PipeSender(Generic[T]):
         self._state = state
 
     def send_nowait(self, item: T) -> None:
+        self._put(item, 1)
+
+    def send_batch_nowait(self, items: list[T]) -> None:
+        """Put ``items`` (not empty; the pipe keeps the list) in as one entry, which
+        the reader receives whole; accepted while fewer than ``capacity`` items wait."""
+        self._put(items, len(items))
+
+    def _put(self, entry: T | list[T], weight: int) -> None:
         state = self._state
         if state.send_closed:
             raise anyio.ClosedResourceError
         if state.receive_closed:
             raise anyio.BrokenResourceError
-        if len(state.buffer) >= state.capacity:
+        if state.held >= state.capacity:
             raise anyio.WouldBlock
-        state.buffer.append(item)
+        state.buffer.append(entry)
+        state.held += weight
         reader = state.reader
         if reader is not None:
             state.reader = None
@@ -164,10 +182,17 @@ class PipeSender(Generic[T]):
 
     async def send(self, item: T) -> None:
         """Send, waiting for room (a checkpoint either way)."""
+        await self._send(item, 1)
+
+    async def send_batch(self, items: list[T]) -> None:
+        """:meth:`send_batch_nowait`, waiting for room (a checkpoint either way)."""
+        await self._send(items, len(items))
+
+    async def _send(self, entry: T | list[T], weight: int) -> None:
         state = self._state
         while True:
             try:
-                self.send_nowait(item)
+                self._put(entry, weight)
             except anyio.WouldBlock:
                 parker = state.make_parker()
                 state.writers.append(parker)
@@ -201,20 +226,22 @@ class PipeReceiver(Generic[T]):
     def __init__(self, state: _State[T]) -> None:
         self._state = state
 
-    def receive_nowait(self) -> T:
+    def receive_nowait(self) -> T | list[T]:
+        """The oldest entry: an item, or a batch as it was sent."""
         state = self._state
         if state.receive_closed:
             raise anyio.ClosedResourceError
         if state.buffer:
             item = state.buffer.popleft()
+            state.held -= len(item) if type(item) is list else 1
             if state.writers:
-                state.writers.pop(0).wake()  # room for one more
+                state.writers.pop(0).wake()  # room for more
             return item
         if state.send_closed:
             raise anyio.EndOfStream
         raise anyio.WouldBlock
 
-    async def receive(self) -> T:
+    async def receive(self) -> T | list[T]:
         state = self._state
         while True:
             try:
@@ -235,6 +262,7 @@ class PipeReceiver(Generic[T]):
         state = self._state
         state.receive_closed = True
         state.buffer.clear()
+        state.held = 0
         while state.writers:
             state.writers.pop(0).wake()
 
@@ -244,7 +272,7 @@ class PipeReceiver(Generic[T]):
 
 def _statistics(state: _State[Any]) -> PipeStatistics:
     return PipeStatistics(
-        buffered=len(state.buffer),
+        buffered=state.held,
         capacity=state.capacity,
         reader_waiting=state.reader is not None,
         writers_waiting=len(state.writers),

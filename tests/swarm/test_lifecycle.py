@@ -34,6 +34,26 @@ def test_happy_path_timings() -> None:
     assert 0.05 <= gaps.p50 <= 0.1 and gaps.p99 == pytest.approx(0.1)
 
 
+def test_content_events_of_one_read_count_as_gaps_of_zero() -> None:
+    one_by_one, batched = streamed(), streamed()
+    for life in (one_by_one, batched):
+        life.content(now=10.9)
+    for _ in range(3):
+        one_by_one.content(now=11.0)
+    batched.content(now=11.0, count=3)  # three events in one network read
+    assert batched.gaps() == one_by_one.gaps()
+    gaps = batched.gaps()
+    assert gaps is not None and gaps.count == 4 and gaps.p50 <= 0.001  # bucket 0: < 1 ms
+
+    fresh = CallLifecycle("c2", now=0.0)
+    fresh.dispatch("openai", now=0.0)
+    fresh.first_byte(now=0.1)
+    fresh.content(now=0.2, count=2)  # the first token and one gap of 0
+    assert fresh.ttft == pytest.approx(0.2)
+    fresh_gaps = fresh.gaps()
+    assert fresh_gaps is not None and fresh_gaps.count == 1 and fresh_gaps.max == 0.0
+
+
 def test_terminal_states_are_sticky() -> None:
     for end in ("complete", "fail", "cancel"):
         life = streamed()

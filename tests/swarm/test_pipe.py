@@ -145,32 +145,47 @@ def test_a_capacity_below_one_is_refused() -> None:
 @settings(max_examples=300, deadline=None)
 @given(
     capacity=st.integers(min_value=1, max_value=4),
-    ops=st.lists(st.sampled_from(["send", "receive", "close_send", "close_receive"]), max_size=30),
+    ops=st.lists(
+        st.sampled_from(["send", "batch1", "batch3", "receive", "close_send", "close_receive"]),
+        max_size=30,
+    ),
 )
 def test_the_nowait_operations_match_a_bounded_queue(capacity: int, ops: list[str]) -> None:
     send, receive = open_pipe(capacity, "trio")  # no waits: any backend's parker is unused
-    model: deque[int] = deque()
+    model: deque[int | list[int]] = deque()  # entries as sent: items and batches
     send_closed = receive_closed = False
+
+    def held() -> int:  # a batch weighs its length
+        return sum(len(e) if isinstance(e, list) else 1 for e in model)
+
     for n, op in enumerate(ops):
-        if op == "send":
+        if op in ("send", "batch1", "batch3"):
+            entry: int | list[int] = n if op == "send" else [n] * int(op[-1])
+
+            def put(entry: int | list[int] = entry) -> None:
+                if isinstance(entry, list):
+                    send.send_batch_nowait(entry)
+                else:
+                    send.send_nowait(entry)
+
             if send_closed:
                 with pytest.raises(anyio.ClosedResourceError):
-                    send.send_nowait(n)
+                    put()
             elif receive_closed:
                 with pytest.raises(anyio.BrokenResourceError):
-                    send.send_nowait(n)
-            elif len(model) >= capacity:
+                    put()
+            elif held() >= capacity:  # full: a batch too (at most capacity-1 + one batch)
                 with pytest.raises(anyio.WouldBlock):
-                    send.send_nowait(n)
+                    put()
             else:
-                send.send_nowait(n)
-                model.append(n)
+                put()
+                model.append(entry)
         elif op == "receive":
             if receive_closed:
                 with pytest.raises(anyio.ClosedResourceError):
                     receive.receive_nowait()
             elif model:
-                assert receive.receive_nowait() == model.popleft()
+                assert receive.receive_nowait() == model.popleft()  # a batch comes whole
             elif send_closed:
                 with pytest.raises(anyio.EndOfStream):
                     receive.receive_nowait()
@@ -184,4 +199,24 @@ def test_the_nowait_operations_match_a_bounded_queue(capacity: int, ops: list[st
             receive.close()
             receive_closed = True
             model.clear()
-        assert send.statistics().buffered == len(model)
+        assert send.statistics().buffered == held()
+        assert held() < capacity + 3  # bounded in items, however they were batched
+
+
+async def test_a_writer_of_a_batch_waits_until_the_reader_makes_room() -> None:
+    send, receive = pipe(4)
+    send.send_batch_nowait([1, 2, 3, 4, 5])  # room (0 < 4): one batch may overshoot
+    assert receive.statistics().buffered == 5
+    done: list[bool] = []
+
+    async def writer() -> None:
+        await send.send_batch([6, 7])
+        done.append(True)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(writer)
+        await anyio.wait_all_tasks_blocked()
+        assert not done and send.statistics().writers_waiting == 1
+        assert receive.receive_nowait() == [1, 2, 3, 4, 5]
+    assert done == [True]
+    assert await receive.receive() == [6, 7]

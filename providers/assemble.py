@@ -64,6 +64,26 @@ class ResponseAssembler:
     def finished(self) -> bool:
         return self._finish is not None or self._error is not None
 
+    def feed_until_error(self, events: list[StreamEvent]) -> int:
+        """Take ``events`` in order up to the first ``ErrorEvent`` (not taken); its
+        index, or ``len(events)``. The same as :meth:`feed` on each, with text deltas
+        (nearly every event) taken inline: this runs for every token.
+
+        Raises:
+            StreamProtocolError: as :meth:`feed`.
+        """
+        text = self._text.append
+        feed = self.feed
+        for i, event in enumerate(events):
+            kind = type(event)
+            if kind is TextDelta and self._finish is None and self._error is None:
+                text(event.text)  # type: ignore[union-attr]
+            elif kind is ErrorEvent:
+                return i
+            else:
+                feed(event)
+        return len(events)
+
     def feed(self, event: StreamEvent) -> None:
         """Take one event.
 

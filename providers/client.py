@@ -186,16 +186,16 @@ class EventStream:
                 if self._ended:
                     return None
                 batch = await self._read()
-        feed = self._assembler.feed
-        for i, event in enumerate(batch):
-            if isinstance(event, ErrorEvent):
-                self._ended = True
-                if i:  # the events before the error first; the error next time
-                    self._pending.append(event)
-                    return batch[:i]
-                feed(event)
-                raise error_from_event(event, provider=self._provider, model=self._model)
-            feed(event)
+        taken = self._assembler.feed_until_error(batch)
+        if taken < len(batch):
+            event = batch[taken]
+            assert isinstance(event, ErrorEvent)
+            self._ended = True
+            if taken:  # the events before the error first; the error next time
+                self._pending.append(event)
+                return batch[:taken]
+            self._assembler.feed(event)
+            raise error_from_event(event, provider=self._provider, model=self._model)
         return batch
 
     async def _read(self) -> list[StreamEvent]:

@@ -389,18 +389,22 @@ def _tool_choice(request: Request) -> dict[str, Any] | None:
 # -- stream ------------------------------------------------------------------------
 
 
-class _Usage(msgspec.Struct):
+# The wire Structs below are decoded fresh from the wire and hold only what was
+# decoded, so they can never be part of a reference cycle: gc=False keeps them out
+# of the cycle collector, whose per-token allocations otherwise trigger collections
+# (0.1 us per token of the engine's 2.3 at full speed).
+class _Usage(msgspec.Struct, gc=False):
     input_tokens: int | None = None
     output_tokens: int | None = None
     cache_read_input_tokens: int | None = None
     cache_creation_input_tokens: int | None = None
 
 
-class _Citation(msgspec.Struct):
+class _Citation(msgspec.Struct, gc=False):
     url: str | None = None
 
 
-class _Block(msgspec.Struct):
+class _Block(msgspec.Struct, gc=False):
     type: str = ""
     text: str = ""
     id: str = ""
@@ -411,7 +415,7 @@ class _Block(msgspec.Struct):
     data: str = ""
 
 
-class _Delta(msgspec.Struct):
+class _Delta(msgspec.Struct, gc=False):
     type: str = ""
     text: str = ""
     partial_json: str = ""
@@ -421,18 +425,18 @@ class _Delta(msgspec.Struct):
     citation: _Citation | None = None
 
 
-class _MessageHead(msgspec.Struct):
+class _MessageHead(msgspec.Struct, gc=False):
     id: str = ""
     model: str = ""
     usage: _Usage | None = None
 
 
-class _Error(msgspec.Struct):
+class _Error(msgspec.Struct, gc=False):
     type: str | None = None
     message: str = ""
 
 
-class _Event(msgspec.Struct):
+class _Event(msgspec.Struct, gc=False):
     type: str = ""
     index: int = -1
     message: _MessageHead | None = None
@@ -627,7 +631,7 @@ class AnthropicStreamDecoder(StreamDecoder):
 # -- whole response and errors -----------------------------------------------------
 
 
-class _FullMessage(msgspec.Struct):
+class _FullMessage(msgspec.Struct, gc=False):
     type: str = ""
     id: str = ""
     model: str = ""
@@ -640,7 +644,7 @@ class _FullMessage(msgspec.Struct):
 _message_decoder = msgspec.json.Decoder(_FullMessage)
 
 
-class _ErrorBody(msgspec.Struct):
+class _ErrorBody(msgspec.Struct, gc=False):
     error: _Error | None = None
     request_id: str | None = None
 

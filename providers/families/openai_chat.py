@@ -88,19 +88,23 @@ __all__ = ["OpenAIChat", "OpenAIChatDecoder", "map_finish_reason"]
 # what OpenAI always sends. Unknown fields are ignored.
 
 
-class _FunctionDelta(msgspec.Struct):
+# The wire Structs below are decoded fresh from the wire and hold only what was
+# decoded, so they can never be part of a reference cycle: gc=False keeps them out
+# of the cycle collector, whose per-token allocations otherwise trigger collections
+# (0.1 us per token of the engine's 2.3 at full speed).
+class _FunctionDelta(msgspec.Struct, gc=False):
     name: str | None = None
     # A string on the wire; a few servers send the arguments as a JSON object.
     arguments: str | dict[str, Any] | None = None
 
 
-class _ToolCallDelta(msgspec.Struct):
+class _ToolCallDelta(msgspec.Struct, gc=False):
     index: int | None = None
     id: str | None = None
     function: _FunctionDelta | None = None
 
 
-class _Delta(msgspec.Struct):
+class _Delta(msgspec.Struct, gc=False):
     content: str | None = None
     refusal: str | None = None
     reasoning_content: str | None = None
@@ -108,21 +112,21 @@ class _Delta(msgspec.Struct):
     tool_calls: list[_ToolCallDelta] | None = None
 
 
-class _ChunkChoice(msgspec.Struct):
+class _ChunkChoice(msgspec.Struct, gc=False):
     index: int | None = 0
     delta: _Delta | None = None
     finish_reason: str | None = None
 
 
-class _PromptDetails(msgspec.Struct):
+class _PromptDetails(msgspec.Struct, gc=False):
     cached_tokens: int | None = None
 
 
-class _CompletionDetails(msgspec.Struct):
+class _CompletionDetails(msgspec.Struct, gc=False):
     reasoning_tokens: int | None = None
 
 
-class _Usage(msgspec.Struct):
+class _Usage(msgspec.Struct, gc=False):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     prompt_tokens_details: _PromptDetails | None = None
@@ -130,15 +134,15 @@ class _Usage(msgspec.Struct):
     prompt_cache_hit_tokens: int | None = None  # DeepSeek
 
 
-class _XGroq(msgspec.Struct):
+class _XGroq(msgspec.Struct, gc=False):
     usage: _Usage | None = None
 
 
-class _SearchResult(msgspec.Struct):
+class _SearchResult(msgspec.Struct, gc=False):
     url: str | None = None
 
 
-class _Chunk(msgspec.Struct):
+class _Chunk(msgspec.Struct, gc=False):
     id: str | None = None
     model: str | None = None
     object: str | None = None
@@ -153,17 +157,17 @@ class _Chunk(msgspec.Struct):
     code: Any = None
 
 
-class _Function(msgspec.Struct):
+class _Function(msgspec.Struct, gc=False):
     name: str | None = None
     arguments: str | dict[str, Any] | None = None
 
 
-class _ToolCall(msgspec.Struct):
+class _ToolCall(msgspec.Struct, gc=False):
     id: str | None = None
     function: _Function | None = None
 
 
-class _Message(msgspec.Struct):
+class _Message(msgspec.Struct, gc=False):
     content: str | None = None
     refusal: str | None = None
     reasoning_content: str | None = None
@@ -171,13 +175,13 @@ class _Message(msgspec.Struct):
     tool_calls: list[_ToolCall] | None = None
 
 
-class _Choice(msgspec.Struct):
+class _Choice(msgspec.Struct, gc=False):
     index: int | None = 0
     message: _Message | None = None
     finish_reason: str | None = None
 
 
-class _Completion(msgspec.Struct):
+class _Completion(msgspec.Struct, gc=False):
     id: str | None = None
     model: str | None = None
     choices: list[_Choice] | None = None
@@ -366,12 +370,17 @@ class OpenAIChatDecoder(StreamDecoder):
     # -- one SSE event ------------------------------------------------------------
 
     def _event(self, name: str, data: str, out: list[StreamEvent]) -> None:
-        stripped = data.strip()
-        if not stripped or self.done:
+        if self.done:
             return
-        if stripped == "[DONE]":
-            self._done(out)
-            return
+        if data.startswith("{"):  # the hot path: a chunk as servers send it
+            stripped = data
+        else:
+            stripped = data.strip()
+            if not stripped:
+                return
+            if stripped == "[DONE]":
+                self._done(out)
+                return
         try:
             chunk = _chunk_decoder.decode(stripped)
         except msgspec.DecodeError as exc:
@@ -416,7 +425,7 @@ class OpenAIChatDecoder(StreamDecoder):
                 self._delta(choice.delta, out)
             if choice.finish_reason:
                 self._finish_choice(choice.finish_reason, out)
-        if not self._cited:
+        if not self._cited and (chunk.citations or chunk.search_results):
             urls = _citation_urls(chunk.citations, chunk.search_results)
             if urls:
                 self._cited = True

@@ -141,6 +141,10 @@ def _reset(headers: Mapping[str, str], name: str, now: float) -> float | None:
     return seconds if seconds is not None else _parse_instant(raw, now)
 
 
+# The names parse_rate_limit_headers reads start with one of these.
+_READ = ("x-ratelimit-", "anthropic-ratelimit-", "retry-after")
+
+
 def parse_rate_limit_headers(headers: Mapping[str, str], now: float) -> RateLimitInfo:
     """Read every rate-limit header a provider may send.
 
@@ -152,6 +156,10 @@ def parse_rate_limit_headers(headers: Mapping[str, str], now: float) -> RateLimi
         A RateLimitInfo; fields the headers do not mention are None. Malformed
         values are ignored rather than raised: a bad header must not fail a call.
     """
+    # One pass over the headers, keeping the few this reads: a lookup in
+    # httpx.Headers scans and decodes every header, and this makes ~15 per response
+    # (measured: a fifth of the engine's own CPU per call before).
+    headers = {k: v for k, v in headers.items() if k.startswith(_READ)}
     ant = "anthropic-ratelimit-"
     if any(k.startswith(ant) for k in headers):
         return RateLimitInfo(

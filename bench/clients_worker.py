@@ -36,6 +36,7 @@ WARM = "first"  # the simulator model warm-up calls use (short, unpaced)
 # The clients, with the event loop each runs on (the one its users use).
 BACKENDS = {
     "floor": "none",
+    "floor-trio": "trio",
     "httpx-msgspec": "trio",
     "httpx-lines": "trio",
     "httpx-sse": "asyncio",
@@ -48,6 +49,7 @@ BACKENDS = {
 # What each client needs importable (to tell a missing peer from a failing one).
 MODULES = {
     "floor": (),
+    "floor-trio": ("trio",),
     "httpx-msgspec": ("httpx", "msgspec", "trio"),
     "httpx-lines": ("httpx", "trio"),
     "httpx-sse": ("httpx", "httpx_sse"),
@@ -60,6 +62,7 @@ MODULES = {
 # Distributions whose versions a result reports.
 VERSIONS = {
     "floor": (),
+    "floor-trio": ("trio",),
     "httpx-msgspec": ("httpx", "httpcore", "msgspec", "trio"),
     "httpx-lines": ("httpx", "httpcore", "trio"),
     "httpx-sse": ("httpx", "httpcore", "httpx-sse"),
@@ -208,12 +211,20 @@ def floor_streams(job: dict[str, Any], tally: Tally, on_peak: Callable[[], None]
         s = socket.create_connection((job["host"], job["port"]))
         s.setblocking(False)
         socks.append(s)
-    for s in socks:
-        s.send(request)  # a few hundred bytes: one send on a fresh socket
-        sel.register(s, selectors.EVENT_READ, _FloorStream())
+    # Stream i sends its request i * spread / streams seconds after the first.
+    spread = job.get("spread", 0.0) / len(socks)
+    start = time.monotonic()
+    unsent = list(enumerate(socks))
+    unsent.reverse()
     left = len(socks)
     while left:
-        for key, _ in sel.select():
+        now = time.monotonic()
+        while unsent and unsent[-1][0] * spread <= now - start:
+            s = unsent.pop()[1]
+            s.send(request)  # a few hundred bytes: one send on a fresh socket
+            sel.register(s, selectors.EVENT_READ, _FloorStream())
+        wait = None if not unsent else max(0.0, start + unsent[-1][0] * spread - now)
+        for key, _ in sel.select(wait):
             state: _FloorStream = key.data
             sock: socket.socket = key.fileobj  # type: ignore[assignment]
             data = sock.recv(65536)
@@ -319,6 +330,35 @@ class Client:
         http = httpx.AsyncClient(limits=_limits(self.n), timeout=_timeout())
         self._close = http.aclose
         return http, self.base + "/v1/chat/completions", {"authorization": f"Bearer {KEY}"}
+
+    async def open_floor_trio(self) -> OneStream:
+        """The floor's sockets and parsing on trio's event loop: one task per stream,
+        one ``await sock.recv`` per read. The least an async client on trio pays."""
+        import trio
+
+        host, port = self.job["host"], self.job["port"]
+
+        async def one(model: str, on_token: OnToken) -> int:
+            request = _request_bytes(host, port, model)
+            sock = trio.socket.socket()
+            try:
+                await sock.connect((host, port))
+                await sock.send(request)  # a few hundred bytes: one send
+                state = _FloorStream()
+                while True:
+                    data = await sock.recv(65536)
+                    if not data:
+                        raise RuntimeError("connection closed before the end of the stream")
+                    had = state.tokens
+                    done = state.feed(data)
+                    for _ in range(state.tokens - had):
+                        on_token()
+                    if done:
+                        return state.tokens
+            finally:
+                sock.close()
+
+        return one
 
     async def open_httpx_msgspec(self) -> OneStream:
         import msgspec
@@ -567,7 +607,11 @@ async def run_streams(job: dict[str, Any], tally: Tally) -> dict[str, Any]:
         peak_at = [float("nan")]
         wall0, cpu0, reads0 = time.perf_counter(), _cpu(), READS[0]
 
-        async def stream() -> None:
+        spread = job.get("spread", 0.0) / job["streams"]
+
+        async def stream(i: int) -> None:
+            if spread:
+                await anyio.sleep(i * spread)
             first = [True]
 
             def on_token() -> None:
@@ -591,8 +635,8 @@ async def run_streams(job: dict[str, Any], tally: Tally) -> dict[str, Any]:
                     tally.open_now -= 1
 
         async with anyio.create_task_group() as tg:
-            for _ in range(job["streams"]):
-                tg.start_soon(stream)
+            for i in range(job["streams"]):
+                tg.start_soon(stream, i)
         cpu1, wall1 = _cpu(), time.perf_counter()
         hwm = _status_kb("VmHWM")
     finally:

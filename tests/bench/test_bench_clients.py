@@ -23,7 +23,9 @@ import clients_worker
 
 # The clients this project's own test environment has (the SDKs are test dependencies);
 # httpx-sse and LiteLLM live only in the suite's peer environments.
-CLIENTS = ["floor", "httpx-msgspec", "anthropic", "openai", "swarm-client", "swarm-engine"]
+CLIENTS = [
+    "floor", "floor-trio", "httpx-msgspec", "anthropic", "openai", "swarm-client", "swarm-engine"
+]  # fmt: skip
 TINY = [
     "--no-install", "--runs", "1", "--clients", *CLIENTS,
     "--full", "3", "20", "--paced", "3", "4", "--paced-tps", "200",

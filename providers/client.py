@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, cast
 
 import anyio
 import httpx
@@ -35,6 +35,7 @@ from .families import Endpoint, Family, StreamDecoder, get_family
 from .families.base import error_from_event
 from .messages import Request
 from .ratelimits import RateLimitInfo
+from .transport import BODY_EXTENSION
 
 E = TypeVar("E", bound=ProviderError)
 
@@ -113,6 +114,11 @@ class EventStream:
         status: The HTTP status (200).
         headers: The response headers.
         rate_limits: What the response headers said about rate limits.
+        cancel_safe: Whether a read (``__anext__``, ``next_batch``) cancelled while
+            it waits leaves the stream intact, so that iteration can go on after it,
+            from the same task or another. True over ``providers.transport`` (an
+            uncompressed body); over httpx's own transports a cancelled read breaks
+            the stream (httpx reads bodies through async generators).
     """
 
     def __init__(
@@ -126,12 +132,21 @@ class EventStream:
     ) -> None:
         self._response = response
         encoding = response.headers.get("content-encoding", "identity").strip().lower()
-        if encoding in ("", "identity"):
+        # Whether a read cancelled while it waits leaves the stream as it was, so that
+        # reading can go on (from any task): only over a body that says so.
+        self.cancel_safe = False
+        body = response.extensions.get(BODY_EXTENSION)
+        if encoding in ("", "identity") and getattr(body, "cancel_safe", False):
+            # The transport's own body (providers.transport): read it directly, with
+            # no async generator between (one a cancellation would finalize).
+            self._chunks: AsyncIterator[bytes] = cast("AsyncIterator[bytes]", body)
+            self.cancel_safe = True
+        elif encoding in ("", "identity"):
             # Nothing to decode: read the body stream itself, skipping httpx's
             # aiter_bytes/aiter_raw generator layers (two resumptions per network
             # read; measured: ~7% of a client's CPU per chunk at 20,000 chunks/s).
             # Closing stays with the response (aclose below).
-            self._chunks: AsyncIterator[bytes] = aiter(response.stream)  # type: ignore[arg-type]
+            self._chunks = aiter(response.stream)  # type: ignore[arg-type]
         else:
             self._chunks = response.aiter_bytes()
         self._decoder = decoder

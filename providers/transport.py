@@ -60,7 +60,11 @@ import httpx
 import msgspec
 import sniffio
 
-__all__ = ["StreamingTransport", "TransportStatistics"]
+__all__ = ["BODY_EXTENSION", "StreamingTransport", "TransportStatistics"]
+
+# The response extension holding the body stream itself (cancellation-safe; httpx's
+# response.stream wraps it in an async generator, which is not).
+BODY_EXTENSION = "swarm.body"
 
 _RECV_SIZE = 65536
 _DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
@@ -379,7 +383,17 @@ class _ResponseStream(httpx.AsyncByteStream):
     An iterator object rather than an async generator: nothing for the event loop
     to finalize when a reader stops early. The connection goes back to the pool
     when the body was read to its end; ``aclose`` before that closes it.
+
+    Cancellation-safe: ``__anext__`` can only be cancelled while it waits for the
+    socket, before anything was read, so a cancelled read leaves the connection and
+    the parser as they were and the next ``__anext__`` goes on where it stopped
+    (``providers.client.EventStream`` relies on it to let another task read).
+    The transport puts it in the response's extensions as ``BODY_EXTENSION``,
+    since httpx wraps ``response.stream`` in an async generator, which a
+    cancellation would finalize.
     """
+
+    cancel_safe = True
 
     __slots__ = ("_conn", "_read", "_request", "_transport")
 
@@ -417,6 +431,8 @@ class _ResponseStream(httpx.AsyncByteStream):
                 await conn.fill(
                     math.inf if read is None else anyio.current_time() + read, self._request
                 )
+        except anyio.get_cancelled_exc_class():
+            raise  # cancelled while waiting: nothing consumed, the connection stays
         except BaseException:
             if self._conn is not None:
                 self._conn = None
@@ -519,11 +535,16 @@ class StreamingTransport(httpx.AsyncBaseTransport):
         except BaseException:
             self._close(conn)
             raise
+        body = _ResponseStream(self, conn, request)
         return httpx.Response(
             conn.status,
             headers=conn.headers,
-            stream=_ResponseStream(self, conn, request),
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": conn.reason},
+            stream=body,
+            extensions={
+                "http_version": b"HTTP/1.1",
+                "reason_phrase": conn.reason,
+                BODY_EXTENSION: body,
+            },
         )
 
     # -- the pool --------------------------------------------------------------------

@@ -32,6 +32,7 @@ from .pipe import PipeReceiver, PipeSender
 if TYPE_CHECKING:
     from .rate_actor import RateLimitActor
     from .ratelimit import Permit
+    from .reading import Lend
     from .routing import Deployment, Route
     from .scheduler import Ticket
 
@@ -86,6 +87,7 @@ class _Call:
         "error",
         "gate",
         "id",
+        "lend",
         "life",
         "options",
         "permit",
@@ -140,6 +142,9 @@ class _Call:
         # call's first attempt takes it.
         self.gate: RateLimitActor | None = None
         self.permit: tuple[str, Permit] | None = None
+        # While the caller's task reads the current attempt's response itself (see
+        # swarm.reading): the lend. Set and revoked by the provider actor only.
+        self.lend: Lend | None = None
         # engine.map's shared channel and this call's index in it: only the terminal
         # event goes there (map callers want results, not tokens).
         self.collector: tuple[MemoryObjectSendStream[tuple[int, Terminal]], int] | None = None
@@ -173,6 +178,7 @@ class CallStream:
         # terminal event (those come alone), so an event from it never ends the stream.
         self._batch: list[CallEvent] | None = None
         self._next = 0
+        self._closed = False  # aclose() was called
         self._checkpoint_if_cancelled = _checkpoint_if_cancelled()
 
     def __aiter__(self) -> Self:
@@ -189,19 +195,36 @@ class CallStream:
                 self._next = i + 1
                 return batch[i]
             self._batch = None
-        if self._terminal is not None:
+        if self._terminal is not None or self._closed:
             raise StopAsyncIteration
-        try:
-            await self._checkpoint_if_cancelled()
+        await self._checkpoint_if_cancelled()
+        receive = self._receive
+        call = self._call
+        while True:
+            # While the actor lends this task the response (swarm.reading), read
+            # the network here: one task wake-up per read instead of two. What the
+            # pipe holds comes first (a Restart before the attempt it announces).
+            lend = call.lend
+            if lend is not None and lend.live and receive.empty:
+                got = await lend.read()
+                if got is not None:
+                    if len(got) > 1:
+                        self._batch = got
+                        self._next = 1
+                    return got[0]
+                continue  # the lend is over: what follows comes through the pipe
             try:
-                entry = self._receive.receive_nowait()
+                try:
+                    entry = receive.receive_nowait()
+                except anyio.WouldBlock:
+                    entry = await receive.receive()
             except anyio.WouldBlock:
-                entry = await self._receive.receive()
-        except anyio.EndOfStream:
-            return self._ended()
-        except anyio.ClosedResourceError:  # closed on this side (aclose)
-            raise StopAsyncIteration from None
-        return self._take(entry)
+                continue  # woken for a lend (PipeSender.nudge)
+            except anyio.EndOfStream:
+                return self._ended()
+            except anyio.ClosedResourceError:  # closed on this side (aclose)
+                raise StopAsyncIteration from None
+            return self._take(entry)
 
     def _take(self, entry: CallEvent | list[CallEvent]) -> CallEvent:
         if type(entry) is list:
@@ -284,6 +307,7 @@ class CallStream:
     async def aclose(self) -> None:
         if self._terminal is None:
             self._cancel()
+        self._closed = True
         self._batch = None
         self._receive.close()
 

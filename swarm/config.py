@@ -244,6 +244,10 @@ class EngineConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fie
         scheduler: Admission and fairness.
         stream_buffer: Events buffered per call before a slow consumer slows its
             own stream (never the others).
+        caller_reads: Once a call's response is open, its caller's task reads the
+            network itself while it keeps up (one task wake-up per network read
+            instead of two; see swarm.reading); the provider actor still owns the
+            call. False: the provider actor reads and forwards every event.
         shutdown_timeout: Seconds calls in flight get to finish when the engine
             closes, before they are cancelled.
         retry: Retries of failed attempts (backoff, Retry-After, attempts).
@@ -261,6 +265,7 @@ class EngineConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fie
     simulator: bool | None = None
     scheduler: SchedulerConfig = SchedulerConfig()
     stream_buffer: int = DEFAULT_STREAM_BUFFER
+    caller_reads: bool = True
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
     retry: RetryPolicy = RetryPolicy()
     retry_budget: RetryBudgetPolicy = RetryBudgetPolicy()

@@ -176,6 +176,7 @@ class Engine:
                 retry_budget=config.retry_budget,
                 breaker=config.breaker,
                 timeouts=config.timeouts,
+                caller_reads=config.caller_reads,
             )
         # One rate-limit actor per provider that has limits: calls to a limited model
         # pass through it between the scheduler and the provider actor.

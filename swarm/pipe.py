@@ -18,7 +18,8 @@ callers treat both alike:
   once the writer closed; ``send`` waits for room instead.
 * ``receive`` returns the oldest item, waiting while there is none; it raises
   ``anyio.EndOfStream`` once the writer closed and every item was read, and
-  ``anyio.ClosedResourceError`` after the reader closed.
+  ``anyio.ClosedResourceError`` after the reader closed; ``anyio.WouldBlock``
+  when the writer woke it with :meth:`PipeSender.nudge` and nothing came.
 * Closing the reader drops what was buffered and fails a waiting writer with
   ``anyio.BrokenResourceError``.
 
@@ -48,7 +49,7 @@ import msgspec
 import sniffio
 import trio
 
-__all__ = ["PipeReceiver", "PipeSender", "PipeStatistics", "open_pipe"]
+__all__ = ["PipeReceiver", "PipeSender", "PipeStatistics", "make_parker", "open_pipe"]
 
 T = TypeVar("T")
 Backend = Literal["trio", "asyncio"]
@@ -124,12 +125,19 @@ class _AsyncioParker:
 _Parker = _TrioParker | _AsyncioParker
 
 
+def make_parker(backend: Backend) -> _Parker:
+    """Something one task parks on (``await parker.park()``, cancellable) until
+    another wakes it (``parker.wake()``, a no-op when no task is parked)."""
+    return _TrioParker() if backend == "trio" else _AsyncioParker()
+
+
 class _State(Generic[T]):
     __slots__ = (
         "buffer",
         "capacity",
         "held",
         "make_parker",
+        "nudged",
         "reader",
         "receive_closed",
         "send_closed",
@@ -142,6 +150,7 @@ class _State(Generic[T]):
         self.held = 0  # items waiting: a batch counts its length
         self.make_parker = make_parker
         self.reader: _Parker | None = None  # set while the reader waits
+        self.nudged = False  # the reader was woken with nothing for it (nudge)
         # Writers waiting for room, in order; a list (a deque's first block is 600
         # bytes, and at 10,000 calls nearly every pipe never has a waiting writer).
         self.writers: list[_Parker] = []
@@ -205,6 +214,22 @@ class PipeSender(Generic[T]):
             await anyio.lowlevel.checkpoint()
             return
 
+    @property
+    def reader_waiting(self) -> bool:
+        """The reader is waiting in ``receive`` now."""
+        return self._state.reader is not None
+
+    def nudge(self) -> None:
+        """Wake the reader if it waits, with nothing for it: its ``receive`` raises
+        ``anyio.WouldBlock`` (it then looks for what it was woken for). A no-op
+        when the reader is not waiting."""
+        state = self._state
+        reader = state.reader
+        if reader is not None:
+            state.reader = None
+            state.nudged = True
+            reader.wake()
+
     def close(self) -> None:
         """No more items (idempotent): the reader gets EndOfStream after the buffer."""
         state = self._state
@@ -225,6 +250,11 @@ class PipeReceiver(Generic[T]):
 
     def __init__(self, state: _State[T]) -> None:
         self._state = state
+
+    @property
+    def empty(self) -> bool:
+        """Nothing is buffered (after the writer closed too)."""
+        return not self._state.buffer
 
     def receive_nowait(self) -> T | list[T]:
         """The oldest entry: an item, or a batch as it was sent."""
@@ -256,6 +286,9 @@ class PipeReceiver(Generic[T]):
                 finally:
                     if state.reader is parker:
                         state.reader = None
+                    nudged, state.nudged = state.nudged, False
+                if nudged and not state.buffer:
+                    raise anyio.WouldBlock from None
 
     def close(self) -> None:
         """Stop reading (idempotent): what is buffered is dropped, writers fail."""

@@ -45,8 +45,10 @@ from .config import DEFAULT_MAX_CONNECTING, TransportKind
 from .errors import CircuitOpen, ProviderActorCrashed
 from .events import CallEvent, Restart
 from .lifecycle import CallState
+from .pipe import Backend, current_backend
 from .ratelimit import HeadersFeedback, ReleaseRequest
 from .ratelimit import Permit as RatePermit
+from .reading import AttemptReads, Lend
 from .resilience import (
     CircuitBreaker,
     CircuitBreakerPolicy,
@@ -62,7 +64,6 @@ from .resilience import (
     Transition,
 )
 from .resilience import Restart as RetryRestart
-from .resilience.timeouts import CONTENT_EVENTS
 from .tokens import estimate_input_tokens
 
 if TYPE_CHECKING:
@@ -79,11 +80,6 @@ __all__ = ["InjectedCrash", "ProviderActor", "ProviderStatistics"]
 class InjectedCrash(RuntimeError):
     """Raised by a provider actor whose ``crash()`` fault hook was called."""
 
-
-# Content events: they reset the idle gap and count for time to first token. A set
-# of exact types: `type(e) in` is one hash lookup per event, where isinstance
-# against a tuple tries each class (the event Structs are not subclassed).
-_CONTENT_TYPES = frozenset(CONTENT_EVENTS)
 
 # Connections per httpx client before the actor adds another client (see run()).
 CONNECTIONS_PER_CLIENT = 16
@@ -170,6 +166,7 @@ class ProviderActor:
         retry_budget: RetryBudgetPolicy,
         breaker: CircuitBreakerPolicy,
         timeouts: Timeouts,
+        caller_reads: bool = True,
         rng: random.Random | None = None,
     ) -> None:
         self.name = name
@@ -199,6 +196,9 @@ class ProviderActor:
         phases = [t for t in (timeouts.first_token, timeouts.idle, timeouts.total) if t]
         self._deadline_slack = min([DEADLINE_SLACK, *(0.05 * t for t in phases)])
         self._now: Callable[[], float] = anyio.current_time  # run() binds the loop's
+        self._backend: Backend = "trio"  # run() sets the running loop's
+        # Lend an open response to its caller's task to read (swarm.reading).
+        self._caller_reads = caller_reads
         # The provider's rate-limit actor, if it has limits (the engine sets it): it
         # grants each call's first permit before dispatch, and its retries' permits.
         self.gate: RateLimitActor | None = None
@@ -253,6 +253,7 @@ class ProviderActor:
         # Reads are bounded by the phase clock (first token, idle, total), not httpx.
         timeout = httpx.Timeout(connect=t.connect, read=None, write=t.write, pool=t.pool)
         self._now = _loop_clock()
+        self._backend = current_backend()
         verify = shared_ssl_context()
         if self.transport == "streaming":
             # One client over the project's own transport (providers.transport): its
@@ -641,8 +642,7 @@ class ProviderActor:
         self._attempts += 1
         clock = PhaseClock(self._timeouts)
         clock.start(now)  # the call's own deadline is enforced around the whole call
-        committed = False
-        visible = False
+        reads = AttemptReads(call, clock, self._now)
         opened: EventStream | None = None  # the response, once it opened (a 2xx)
         response: Response | None = None
         shard = self._take_client()
@@ -669,65 +669,25 @@ class ProviderActor:
                     opened = events
                     if on_headers is not None and not events.rate_limits.empty:
                         on_headers(events.rate_limits)
-                    # Per event (the hot path): no await unless the caller's buffer
-                    # is full, one clock read per network read, and the phase
-                    # deadline re-armed only when it moved by more than `slack` (a
-                    # deadline set per token cost ~15% of the engine's CPU per token).
-                    # Invariant: `armed` is never earlier than the clock's deadline,
-                    # and at most `slack` later, so a phase times out at most `slack` late.
-                    # Once content flows (`steady`), the clock's deadline is
-                    # min(last content + idle, total, the call's deadline): it only
-                    # moves later, and only by content events, so it needs no
-                    # recomputing until `now + idle` passes `armed`.
-                    now_fn = self._now
-                    slack = self._deadline_slack
-                    armed = phases.deadline
-                    idle = math.inf if self._timeouts.idle is None else self._timeouts.idle
-                    steady = False
-                    send_batch_nowait = call.send.send_batch_nowait
-                    content_types = _CONTENT_TYPES
-                    # One await per network read, and one pipe entry: its events
-                    # arrived together, so they share one clock reading and go to the
-                    # caller as one batch.
-                    next_batch = events.next_batch
-                    while (batch := await next_batch()) is not None:
-                        now = now_fn()
-                        if not committed:
-                            life.first_byte(now)
-                            clock.on_first_byte(now)
-                            committed = True
-                        content = 0
-                        for event in batch:
-                            if type(event) in content_types:
-                                content += 1
-                        if content:
-                            life.content(now, content)
-                            clock.on_content_event(now)
-                            call.streamed += content
-                        if deliver:
-                            visible = True
-                            # The client hands the list over (it keeps no reference) and
-                            # the caller only reads it: list[StreamEvent] as list[CallEvent].
-                            out = cast("list[CallEvent]", batch)
-                            try:
-                                send_batch_nowait(out)
-                            except anyio.WouldBlock:
-                                # A slow consumer: its pace is not the provider's.
-                                phases.deadline = armed = math.inf
-                                await call.send.send_batch(out)
-                                if content:
-                                    now = now_fn()
-                                    clock.on_content_event(now)
-                                steady = False
-                        if steady and (not content or now + idle <= armed):
-                            continue
-                        due = _next(clock)
-                        if due > armed or due < armed - slack:
-                            armed = phases.deadline = due + slack if due > armed else due
-                        steady = content > 0
-                    response = await events.response()
+                    if (
+                        deliver
+                        and self._caller_reads
+                        and events.cancel_safe
+                        and call.send.reader_waiting
+                    ):
+                        # The caller waits for this response: its task reads it while
+                        # it keeps up (swarm.reading). A caller not reading now (it
+                        # will gather results later) leaves the reading to this task.
+                        phases.deadline = math.inf  # the lend's watchdog has it
+                        if await self._lend(call, events, reads, clock, phases):
+                            response = await events.response()  # read to its end
+                        else:  # taken back: the caller was busy at a deadline
+                            phases.deadline = _next(clock)
+                    if response is None:
+                        await self._read(call, events, reads, clock, phases, deliver)
+                        response = await events.response()
             except ProviderError as exc:
-                return None, exc, visible
+                return None, exc, reads.visible
             finally:
                 self._client_load[shard] -= 1
                 if held:  # never sent (failed or cancelled while connecting)
@@ -741,8 +701,108 @@ class ProviderActor:
             now = anyio.current_time()
             phase = clock.expired(now) or "total"
             error = clock.timeout_error(phase, f"{self.name} ({deployment.model})")
-            return None, error, visible
-        return response, None, visible
+            return None, error, reads.visible
+        return response, None, reads.visible
+
+    async def _read(
+        self,
+        call: _Call,
+        events: EventStream,
+        reads: AttemptReads,
+        clock: PhaseClock,
+        phases: anyio.CancelScope,
+        deliver: bool,
+    ) -> None:
+        """This task reads the response to its end, forwarding each read's events to
+        the caller (when ``deliver``).
+
+        Per read (the hot path): one clock reading, no await unless the caller's
+        buffer is full, and the phase deadline re-armed only when it moved by more
+        than `slack` (a deadline set per token cost ~15% of the engine's CPU per
+        token). Invariant: `armed` is never earlier than the clock's deadline, and
+        at most `slack` later, so a phase times out at most `slack` late. Once
+        content flows (`steady`), the clock's deadline is min(last content + idle,
+        total, the call's deadline): it only moves later, and only by content
+        events, so it needs no recomputing until `now + idle` passes `armed`.
+        """
+        now_fn = self._now
+        slack = self._deadline_slack
+        armed = phases.deadline
+        idle = math.inf if self._timeouts.idle is None else self._timeouts.idle
+        steady = False
+        send_batch_nowait = call.send.send_batch_nowait
+        take = reads.take
+        # One await per network read, and one pipe entry: its events arrived
+        # together, so they share one clock reading and go to the caller as one batch.
+        next_batch = events.next_batch
+        while (batch := await next_batch()) is not None:
+            now, content = take(cast("list[object]", batch))
+            if deliver:
+                reads.visible = True
+                # The client hands the list over (it keeps no reference) and the
+                # caller only reads it: list[StreamEvent] as list[CallEvent].
+                out = cast("list[CallEvent]", batch)
+                try:
+                    send_batch_nowait(out)
+                except anyio.WouldBlock:
+                    # A slow consumer: its pace is not the provider's.
+                    phases.deadline = armed = math.inf
+                    await call.send.send_batch(out)
+                    if content:
+                        now = now_fn()
+                        clock.on_content_event(now)
+                    steady = False
+            if steady and (not content or now + idle <= armed):
+                continue
+            due = _next(clock)
+            if due > armed or due < armed - slack:
+                armed = phases.deadline = due + slack if due > armed else due
+            steady = content > 0
+
+    async def _lend(
+        self,
+        call: _Call,
+        events: EventStream,
+        reads: AttemptReads,
+        clock: PhaseClock,
+        phases: anyio.CancelScope,
+    ) -> bool:
+        """Lend the caller's task the response (swarm.reading) and watch its phase
+        deadline meanwhile: True once it was read to its end; False when this task
+        takes the reading back (the caller was busy elsewhere at a deadline).
+
+        Raises:
+            ProviderError: what a read raised (the stream failed).
+            Exception: a bug in a read: the call fails with it.
+            anyio.get_cancelled_exc_class(): the phase deadline passed while the
+                caller was reading (``phases``, the attempt's scope, is cancelled:
+                the attempt timed out), or the call was cancelled.
+        """
+        lend = Lend(events, reads, self._backend)
+        call.lend = lend
+        call.send.nudge()  # a caller waiting on its pipe reads instead
+        slack = self._deadline_slack
+        try:
+            while lend.live:
+                due = _next(clock)  # as the caller's reads left the clock
+                if due <= self._now():
+                    if lend.reading:  # the provider kept the caller waiting: timed out
+                        phases.cancel()
+                        await anyio.lowlevel.checkpoint()  # raises: phases catches it
+                    # The caller was busy with its own work: not the provider's time.
+                    # Take the reading back; a content event restarts idle, as after
+                    # a wait for a slow consumer.
+                    if clock.first_content_at is not None:
+                        clock.on_content_event(self._now())
+                    return False
+                with anyio.move_on_at(due + slack):
+                    await lend.wait()
+        finally:
+            lend.revoke()
+            call.lend = None
+        if lend.error is not None:
+            raise lend.error
+        return True
 
 
 def _next(clock: PhaseClock) -> float:

@@ -24,7 +24,7 @@ from providers import Client, Message, Request, TextDelta, get_family
 from providers.families import Endpoint
 from providers.secrets import Secret
 from providers.sim import open_simulator
-from providers.transport import StreamingTransport, _Connection
+from providers.transport import BODY_EXTENSION, StreamingTransport, _Connection
 
 from .loopback import LAST_CHUNK, HTTPRequest, chunk, read_request
 
@@ -142,6 +142,38 @@ async def test_a_chunked_body_streams_piece_by_piece_while_the_server_holds_the_
             release.set()
             assert [p async for p in pieces] == [b"two"]
         assert stats(http).statistics().idle == 1  # read to its end: back in the pool
+
+
+async def test_a_read_cancelled_while_it_waits_leaves_the_body_readable_from_another_task() -> None:
+    release = anyio.Event()
+
+    async def handler(request: HTTPRequest, stream: anyio.abc.SocketStream) -> bool:
+        await stream.send(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + chunk(b"one"))
+        await release.wait()
+        await stream.send(chunk(b"two") + LAST_CHUNK)
+        return True
+
+    async with serve(handler) as server, client() as http:
+        async with http.stream("GET", server.url) as response:
+            body = response.extensions[BODY_EXTENSION]
+            assert body.cancel_safe
+            assert await body.__anext__() == b"one"
+            with anyio.move_on_after(0.05) as scope:
+                await body.__anext__()  # the server holds the rest
+            assert scope.cancelled_caught
+            got: list[bytes] = []
+
+            async def other_task() -> None:
+                got.append(await body.__anext__())
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(other_task)
+                await anyio.wait_all_tasks_blocked()
+                release.set()
+            assert got == [b"two"]
+            with pytest.raises(StopAsyncIteration):
+                await body.__anext__()
+        assert stats(http).statistics().idle == 1  # whole: back in the pool
 
 
 async def test_a_body_delimited_by_the_end_of_the_connection_is_read_and_not_reused() -> None:

@@ -561,7 +561,10 @@ class StreamingTransport(httpx.AsyncBaseTransport):
             conn = self._take_idle(origin)
             if conn is not None:
                 self._reused += 1
-                await anyio.lowlevel.checkpoint()  # a checkpoint, as httpx's pool is
+                # A cancellation point, but no yield: the response's wait for the
+                # socket yields anyway, and a yield here was a pass of the event loop
+                # on the way of every request.
+                await anyio.lowlevel.checkpoint_if_cancelled()
                 return conn
             if len(self._conns) + self._connecting < self._max_conns:
                 return await self._connect(

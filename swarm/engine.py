@@ -197,6 +197,8 @@ class Engine:
         self._gate_of: dict[str, Deployment] = {}
         self._in_flight = {name: 0 for name in config.providers}
         self._wake = anyio.Event()
+        # The scheduler sleeps with its channels empty (submit may act for it then).
+        self._scheduler_idle = False
         self._closing = False
         self._drained = anyio.Event()
         self._ids = itertools.count(1)
@@ -387,12 +389,25 @@ class Engine:
             call.admitted = True
             if self._closing:
                 raise EngineClosed("the engine closed while this call waited for room")
-            self._submit_send.send_nowait(call)
+            direct = self._scheduler_idle and not self._wake.is_set()
+            if not direct:
+                self._submit_send.send_nowait(call)
         except BaseException:
             self._ledger.withdraw(call.id)  # never accepted
             send.close()
             receive.close()
             raise
+        if direct:
+            # The scheduler waits with nothing to do (nothing woke it since), so its
+            # state is current: queue and dispatch from here, as its next step would,
+            # without the pass of the event loop that waking it costs (on the way to
+            # every first token; the rate-limit and provider actors' admit and
+            # dispatch do the same).
+            # Still queued (no room), the call may need the scheduler's timer.
+            self._enqueue(call)
+            self._dispatch_ready()
+            if call.ticket is None:
+                return handle
         self._wake.set()
         return handle
 
@@ -408,6 +423,18 @@ class Engine:
             self._control(("cancel", call, ""))
 
     def _control(self, message: tuple[_ControlKind, _Call, str]) -> None:
+        kind = message[0]
+        if (
+            (kind == "done" or kind == "ungate")
+            and self._scheduler_idle
+            and not self._wake.is_set()
+        ):
+            # A credit back while the scheduler sleeps with nothing to do: apply it
+            # here (see submit); wake it only if calls wait for the room it made.
+            self._apply_control(*message)
+            if len(self._core):
+                self._wake.set()
+            return
         self._control_send.send_nowait(message)  # bounded so that it never blocks
         self._wake.set()
 
@@ -430,8 +457,17 @@ class Engine:
                     self._fail_queued(ticket.call, now)
                 self._dispatch_ready()
                 deadline = core.next_deadline()
-                with anyio.move_on_at(math.inf if deadline is None else deadline):
-                    await wake.wait()
+                # Idle: nothing waits in its channels and it sleeps (see submit).
+                self._scheduler_idle = (
+                    not wake.is_set()
+                    and self._submit_receive.statistics().current_buffer_used == 0
+                    and self._control_receive.statistics().current_buffer_used == 0
+                )
+                try:
+                    with anyio.move_on_at(math.inf if deadline is None else deadline):
+                        await wake.wait()
+                finally:
+                    self._scheduler_idle = False
         finally:
             # At shutdown the queue is cancelled; after a crash it is kept for the
             # restarted scheduler (the queue lives in the engine, not in this task).
@@ -464,19 +500,23 @@ class Engine:
                 kind, call, provider = self._control_receive.receive_nowait()
             except anyio.WouldBlock:
                 return
-            if kind == "done":
-                self._in_flight[provider] -= 1
-            elif kind == "ungate":
-                deployment = self._gate_of.pop(call.id)
-                self._gated[deployment] -= 1
-            elif kind == "requeue":
-                # A fallback: already admitted, so it bypasses the admission bound.
-                if call.terminal is None:
-                    self._enqueue(call)
-            elif kind == "cancel" and call.ticket is not None and self._core.remove(call.ticket):
-                call.ticket = None
-                self._leave_queue(call)
-                self._finish_cancelled(call, "caller")
+            self._apply_control(kind, call, provider)
+
+    def _apply_control(self, kind: _ControlKind, call: _Call, provider: str) -> None:
+        """One control message: the scheduler's own step, or _control's."""
+        if kind == "done":
+            self._in_flight[provider] -= 1
+        elif kind == "ungate":
+            deployment = self._gate_of.pop(call.id)
+            self._gated[deployment] -= 1
+        elif kind == "requeue":
+            # A fallback: already admitted, so it bypasses the admission bound.
+            if call.terminal is None:
+                self._enqueue(call)
+        elif kind == "cancel" and call.ticket is not None and self._core.remove(call.ticket):
+            call.ticket = None
+            self._leave_queue(call)
+            self._finish_cancelled(call, "caller")
 
     def _has_room(self, deployment: Deployment) -> bool:
         actor = self._actors[deployment.provider]

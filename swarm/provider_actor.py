@@ -206,6 +206,8 @@ class ProviderActor:
         # order: in the inbox, running, or orphaned by a crash (see sweep).
         self._owned: dict[str, _Call] = {}
         self._loop: anyio.CancelScope | None = None
+        # The task group calls run in, while the actor's loop runs (see dispatch).
+        self._group: anyio.abc.TaskGroup | None = None
         self._crash_requested = False
         self._clients: list[httpx.AsyncClient] = []
         self._client_load: list[int] = []
@@ -219,6 +221,13 @@ class ProviderActor:
     def dispatch(self, call: _Call, deployment: Deployment) -> None:
         """Hand a call over (the scheduler holds a credit for it, so this never waits)."""
         self._owned[call.id] = call
+        group = self._group
+        if group is not None:
+            # The actor's loop is running: start the call's task in its task group
+            # from here, rather than wake the loop to do it (a pass of the event loop
+            # on the way to every call's first token). The inbox is for before then.
+            group.start_soon(self._run_call, call, deployment)
+            return
         self._inbox_send.send_nowait((call, deployment))
 
     def close(self) -> None:
@@ -289,20 +298,29 @@ class ProviderActor:
                 task_status.started()
                 inbox = self._inbox_receive
                 with anyio.CancelScope() as self._loop:
-                    async for call, deployment in inbox:
-                        tg.start_soon(self._run_call, call, deployment)
+                    self._group = tg
+                    while True:
                         # Start every call already waiting, not one per scheduling
-                        # round: a burst of thousands would otherwise trickle in.
-                        while True:
+                        # round: a burst of thousands would otherwise trickle in. Only
+                        # an empty inbox waits (anyio's receive yields to the event loop
+                        # first even when an item is there: a loop pass on the path of
+                        # every call's time to first token).
+                        try:
+                            call, deployment = inbox.receive_nowait()
+                        except anyio.WouldBlock:
                             try:
-                                call, deployment = inbox.receive_nowait()
-                            except (anyio.WouldBlock, anyio.EndOfStream):
+                                call, deployment = await inbox.receive()
+                            except anyio.EndOfStream:
                                 break
-                            tg.start_soon(self._run_call, call, deployment)
+                        except anyio.EndOfStream:
+                            break
+                        tg.start_soon(self._run_call, call, deployment)
+                self._group = None  # the loop is over: later calls wait in the inbox
                 if self._crash_requested:
                     self._crash_requested = False
                     raise InjectedCrash(f"provider actor {self.name}: injected crash")
         finally:
+            self._group = None
             self.sweep()
             with anyio.CancelScope(shield=True), anyio.move_on_after(5.0):
                 for client in self._clients:
@@ -635,7 +653,18 @@ class ProviderActor:
         # streams). The call's own deadline and cancellation still bound it, and
         # every slot is released in the finally below, so the wait always ends.
         sending = self._sending
-        await sending.acquire()
+        # anyio's acquire yields to the event loop even when a slot is free (a pass
+        # of the loop on the way to every first token): take a free one at once.
+        try:
+            sending.acquire_nowait()
+        except anyio.WouldBlock:
+            await sending.acquire()
+        else:
+            try:
+                await anyio.lowlevel.checkpoint_if_cancelled()
+            except BaseException:
+                sending.release()
+                raise
         held = True
         now = anyio.current_time()
         life.dispatch(deployment.key, now)
@@ -778,10 +807,10 @@ class ProviderActor:
                 caller was reading (``phases``, the attempt's scope, is cancelled:
                 the attempt timed out), or the call was cancelled.
         """
-        lend = Lend(events, reads, self._backend)
+        slack = self._deadline_slack
+        lend = Lend(events, reads, self._backend, slack)
         call.lend = lend
         call.send.nudge()  # a caller waiting on its pipe reads instead
-        slack = self._deadline_slack
         try:
             while lend.live:
                 due = _next(clock)  # as the caller's reads left the clock
@@ -795,8 +824,9 @@ class ProviderActor:
                     if clock.first_content_at is not None:
                         clock.on_content_event(self._now())
                     return False
-                with anyio.move_on_at(due + slack):
+                with anyio.move_on_at(due + slack) as lend.timer:
                     await lend.wait()
+                lend.timer = None
         finally:
             lend.revoke()
             call.lend = None

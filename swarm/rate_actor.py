@@ -170,6 +170,8 @@ class RateLimitActor:
         self._send, self._receive = anyio.create_memory_object_stream[_Message](bound)
         self._lanes: dict[str, _Lane] = {}
         self._loop: anyio.CancelScope | None = None
+        # The loop sleeps with its inbox empty (admit may act for it then).
+        self._idle = False
         self._crash_requested = False
 
     def limits(self, model: str) -> bool:
@@ -178,22 +180,68 @@ class RateLimitActor:
 
     # -- messages from other actors (never wait) ---------------------------------------------
 
+    def _post(self, message: _Message) -> None:
+        self._idle = False  # a message waits: the lanes may be stale until it is handled
+        self._send.send_nowait(message)
+
     def admit(self, call: _Call, deployment: Deployment) -> None:
         """From the scheduler: grant ``call`` a permit in turn, then dispatch it."""
         call.gate = self
-        self._send.send_nowait(_Admit(call, deployment))
+        message = _Admit(call, deployment)
+        if self._idle and not call.cancel_requested:
+            # The actor sleeps with its inbox empty, so its lanes are current: when no
+            # call waits in this one and its in-memory limiter grants now, grant and
+            # dispatch from here, as the actor's next step would, without the pass of
+            # the event loop that waking it costs (on the way to every first token).
+            lane = self._lane(deployment.model)
+            backend = lane.backend
+            now = anyio.current_time()
+            if (
+                isinstance(backend, LocalBackend)
+                and not lane.admits
+                and not lane.retries
+                and now >= lane.try_at
+            ):
+                granted = backend.try_acquire(AcquireRequest(cost=message.cost, now=now))
+                if not isinstance(granted, Wait):
+                    self._leave(call, done=False)
+                    call.permit = (lane.model, granted)
+                    self._provider.dispatch(call, deployment)
+                    return
+                lane.try_at = math.inf if granted.seconds is None else now + granted.seconds
+        self._post(message)
 
     def cancel(self, call: _Call) -> None:
         """From a caller: a call it handed here was cancelled (see ``admit``)."""
-        self._send.send_nowait(_Cancel(call))
+        self._post(_Cancel(call))
 
     def release(self, model: str, request: ReleaseRequest) -> None:
         """Settle a permit (from a call's task; not a cancellation point)."""
-        self._send.send_nowait(_Release(model, request))
+        if not self._settle_here(model, request):
+            self._post(_Release(model, request))
 
     def feedback(self, model: str, message: Feedback) -> None:
         """Rate-limit headers or a 429 (from a call's task; not a cancellation point)."""
-        self._send.send_nowait(_Release(model, message))
+        if not self._settle_here(model, message):
+            self._post(_Release(model, message))
+
+    def _settle_here(self, model: str, request: ReleaseRequest | Feedback) -> bool:
+        """While the actor sleeps with its inbox empty and no call waits in this
+        model's lane, apply a release or feedback to its in-memory limiter here, as
+        the actor's next step would, without waking it (two passes of the event
+        loop per call otherwise). False: post it to the actor."""
+        if not self._idle:
+            return False
+        lane = self._lane(model)
+        backend = lane.backend
+        if not isinstance(backend, LocalBackend) or lane.admits or lane.retries:
+            return False
+        if isinstance(request, ReleaseRequest):
+            backend.release_now(request)
+        else:
+            backend.feedback_now(request)
+        lane.try_at = -math.inf  # what it could grant has changed
+        return True
 
     async def acquire(self, call: _Call, model: str) -> Permit:
         """A permit for a running call's next attempt (retries go before new admits).
@@ -204,7 +252,7 @@ class RateLimitActor:
         cost = call_cost(call)
         while True:
             waiter = _RetryWaiter(model, cost)
-            self._send.send_nowait(waiter)
+            self._post(waiter)
             try:
                 await waiter.event.wait()
             except BaseException:
@@ -239,9 +287,19 @@ class RateLimitActor:
             with anyio.CancelScope() as self._loop:
                 wake_at = -math.inf
                 while True:
-                    message = None
-                    with anyio.move_on_at(wake_at):
-                        message = await receive.receive()
+                    # A message already waiting is taken without a pass of the event
+                    # loop (anyio's receive always yields first); only an empty inbox
+                    # waits, and that is where this actor yields.
+                    try:
+                        message = receive.receive_nowait()
+                    except anyio.WouldBlock:
+                        message = None
+                        self._idle = True  # see admit
+                        try:
+                            with anyio.move_on_at(wake_at):
+                                message = await receive.receive()
+                        finally:
+                            self._idle = False
                     if message is not None:
                         await self._handle(message)
                     while True:  # everything already waiting, before granting anything

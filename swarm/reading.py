@@ -37,6 +37,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
+import anyio
+
 from providers.client import EventStream
 
 from .lifecycle import CallLifecycle
@@ -113,23 +115,31 @@ class Lend:
         "_parker",
         "_reads",
         "_rearm",
+        "_slack",
         "ended",
         "error",
         "reading",
         "revoked",
+        "timer",
     )
 
-    def __init__(self, events: EventStream, reads: AttemptReads, backend: Backend) -> None:
+    def __init__(
+        self, events: EventStream, reads: AttemptReads, backend: Backend, slack: float
+    ) -> None:
         self._events = events
         self._reads = reads
+        self._slack = slack
+        # The actor's watchdog scope while it sleeps (its deadline is the phase's).
+        self.timer: anyio.CancelScope | None = None
         self._parker = make_parker(backend)
         self.reading = False
         self.ended = False
         self.error: Exception | None = None
         self.revoked = False
         # The phase deadline moves earlier once, at the first content event (from
-        # first_token to idle); the actor sleeps until the old one, so it is woken
-        # then to re-arm. Every other move is later, which it finds when it wakes.
+        # first_token to idle); the read moves the actor's watchdog then (a scope's
+        # deadline can be set from another task). Every other move is later, which
+        # the actor finds when it wakes.
         self._rearm = True
 
     @property
@@ -165,13 +175,15 @@ class Lend:
         self._reads.visible = True
         if content and self._rearm:
             self._rearm = False
-            self._parker.wake()
+            timer = self.timer
+            due = self._reads.clock.next_deadline()
+            if timer is not None and due is not None and due.when + self._slack < timer.deadline:
+                timer.deadline = due.when + self._slack
         return cast("list[CallEvent]", batch)
 
     async def wait(self) -> None:
-        """The actor's task: until the lend is over or the deadline may have moved
-        earlier (cancellable: the deadline itself). The actor checks which."""
-        if self.live:
+        """The actor's task: until the lend is over (cancellable: its watchdog)."""
+        while self.live:
             await self._parker.park()
 
     def revoke(self) -> None:

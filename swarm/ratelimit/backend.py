@@ -125,14 +125,24 @@ class LocalBackend:
     def __init__(self, limiter: RateLimiter) -> None:
         self._limiter = limiter
 
+    # The methods never wait, and do not yield either: each yield was a pass of the
+    # event loop on the path of every call (three per call: ~40 us of added time to
+    # first token). The actor yields when its inbox is empty.
+
     async def acquire(self, request: AcquireRequest) -> Permit | Wait:
         await anyio.lowlevel.checkpoint_if_cancelled()
-        result = self._limiter.try_acquire(request.cost, request.now)
         # Invariant: nothing below can raise Cancelled, so a permit taken is returned.
-        await anyio.lowlevel.cancel_shielded_checkpoint()
-        return result
+        return self._limiter.try_acquire(request.cost, request.now)
+
+    def try_acquire(self, request: AcquireRequest) -> Permit | Wait:
+        """:meth:`acquire` without the await (the rate-limit actor's fast path)."""
+        return self._limiter.try_acquire(request.cost, request.now)
 
     async def release(self, request: ReleaseRequest) -> None:
+        self.release_now(request)
+
+    def release_now(self, request: ReleaseRequest) -> None:
+        """:meth:`release` without the await (the rate-limit actor's fast path)."""
         self._limiter.release(
             request.permit,
             request.now,
@@ -142,16 +152,18 @@ class LocalBackend:
             retry_after=request.retry_after,
             limit=request.limit,
         )
-        await anyio.lowlevel.cancel_shielded_checkpoint()
 
     async def feedback(self, message: Feedback) -> None:
+        self.feedback_now(message)
+
+    def feedback_now(self, message: Feedback) -> None:
+        """:meth:`feedback` without the await (the rate-limit actor's fast path)."""
         if isinstance(message, HeadersFeedback):
             self._limiter.on_response_headers(message.info, message.now, permit=message.permit)
         else:
             self._limiter.on_rate_limited(
                 message.retry_after, message.now, limit=message.limit, sent_at=message.sent_at
             )
-        await anyio.lowlevel.cancel_shielded_checkpoint()
 
     async def statistics(self, now: float) -> RateLimiterStatistics:
         await anyio.lowlevel.checkpoint()

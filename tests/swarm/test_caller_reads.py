@@ -8,15 +8,19 @@ event), on trio and asyncio.
 
 from __future__ import annotations
 
+import collections
+
 import anyio
 import pytest
+import trio
 
 from providers import TextDelta
 from providers.sim import Fault, ModelProfile, SimConfig
 from swarm.events import Completed, Failed, Restart
+from swarm.ratelimit import RateLimitConfig
 from swarm.resilience import RetryPolicy, Timeouts
 
-from .test_engine import FAST, ask, engine_on_sim, eventually
+from .test_engine import FAST, ask, balanced, engine_on_sim, eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -161,3 +165,41 @@ async def test_calls_gathered_later_run_meanwhile(caller_reads: bool) -> None:
         await eventually(lambda: engine.statistics().ledger.completed == 5)
         results = [await call.response() for call in calls]
         assert all(r.text for r in results)
+
+
+class _Steps(trio.abc.Instrument):
+    """Counts each task's steps by name while on."""
+
+    def __init__(self) -> None:
+        self.steps: collections.Counter[str] = collections.Counter()
+        self.on = False
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        if self.on:
+            self.steps[task.name.rsplit(".", 1)[-1]] += 1
+
+
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+async def test_a_call_on_an_idle_engine_wakes_neither_the_scheduler_nor_the_rate_actor() -> None:
+    # Admission, the permit, dispatch and the settling are done by the tasks that
+    # cause them while those actors sleep with nothing to do: each wake-up is a pass
+    # of the event loop on the way to the first token.
+    steps = _Steps()
+    async with engine_on_sim(
+        SimConfig(models={"fast": FAST}),
+        provider_rate_limit=RateLimitConfig(requests_per_minute=10_000),
+    ) as (engine, _):
+        await engine.complete(ask())  # warm: the connection, the lane
+        await anyio.sleep(0.05)
+        trio.lowlevel.add_instrument(steps)
+        steps.on = True
+        for _ in range(5):
+            assert (await engine.complete(ask())).text
+        steps.on = False
+        trio.lowlevel.remove_instrument(steps)
+        stats = await engine.rate_limit_statistics()
+        balanced(engine)
+    assert steps.steps["scheduler"] == 0 and steps.steps["ratelimit:sim"] == 0, steps.steps
+    assert steps.steps["_run_call"] >= 5
+    fast = stats["sim"]["fast"]
+    assert fast.grants == 6 and fast.released == 6 and fast.inflight == 0  # every call metered

@@ -214,10 +214,9 @@ class CallStream:
                     return got[0]
                 continue  # the lend is over: what follows comes through the pipe
             try:
-                try:
-                    entry = receive.receive_nowait()
-                except anyio.WouldBlock:
-                    entry = await receive.receive()
+                # receive() parks outside any except block (see swarm.pipe): it
+                # returns at once when something is buffered.
+                entry = await receive.receive()
             except anyio.WouldBlock:
                 continue  # woken for a lend (PipeSender.nudge)
             except anyio.EndOfStream:

@@ -655,16 +655,15 @@ class ProviderActor:
         sending = self._sending
         # anyio's acquire yields to the event loop even when a slot is free (a pass
         # of the loop on the way to every first token): take a free one at once.
-        try:
+        if sending.value:
             sending.acquire_nowait()
-        except anyio.WouldBlock:
-            await sending.acquire()
-        else:
             try:
                 await anyio.lowlevel.checkpoint_if_cancelled()
             except BaseException:
                 sending.release()
                 raise
+        else:
+            await sending.acquire()
         held = True
         now = anyio.current_time()
         life.dispatch(deployment.key, now)

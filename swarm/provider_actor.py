@@ -399,14 +399,19 @@ class ProviderActor:
         settled = True
         self._running += 1
         try:
-            with anyio.CancelScope() as scope:
+            # One scope for the caller's cancellation and the call's deadline (a
+            # scope is ~400 bytes and 4 us): cancel_requested tells them apart, since
+            # the engine sets it before it cancels the scope.
+            deadline = math.inf if call.deadline is None else call.deadline
+            with anyio.CancelScope(deadline=deadline) as scope:
                 call.scope = scope
                 if call.cancel_requested:
                     scope.cancel()
-                deadline = math.inf if call.deadline is None else call.deadline
-                with anyio.move_on_at(deadline) as timer:
-                    requeue = await self._attempts_on(call, deployment)
-                if timer.cancelled_caught and call.terminal is None:
+                requeue = await self._attempts_on(call, deployment)
+            if scope.cancelled_caught and call.terminal is None:
+                if call.cancel_requested:
+                    engine.finish_cancelled(call, "caller")
+                else:
                     self._failed += 1
                     engine.finish_failed(
                         call,
@@ -417,8 +422,6 @@ class ProviderActor:
                             phase="total",
                         ),
                     )
-            if scope.cancelled_caught and call.terminal is None:
-                engine.finish_cancelled(call, "caller")
         except Exception as exc:
             # A bug in one call must not take the provider's other calls down: the
             # call ends Failed with the cause, and the ledger keeps it.

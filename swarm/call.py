@@ -163,7 +163,7 @@ class CallStream:
         self,
         call: _Call,
         receive: PipeReceiver[CallEvent],
-        cancel: Callable[[], None],
+        cancel: Callable[[_Call], None],
         token: object,
     ) -> None:
         if token is not _TOKEN:
@@ -301,11 +301,11 @@ class CallStream:
 
     def cancel(self) -> None:
         """Cancel the call (idempotent). Its stream ends with ``Cancelled``."""
-        self._cancel()
+        self._cancel(self._call)
 
     async def aclose(self) -> None:
         if self._terminal is None:
-            self._cancel()
+            self._cancel(self._call)
         self._closed = True
         self._batch = None
         self._receive.close()

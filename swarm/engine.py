@@ -373,7 +373,9 @@ class Engine:
         send, receive = pipe
         call = _Call(f"call-{next(self._ids)}", request, options, route, send, anyio.current_time())
         call.collector = collector
-        handle = CallStream(call, receive, lambda: self._request_cancel(call), _TOKEN)
+        # A bound method, not a closure per call (three fewer objects for the cyclic
+        # collector to scan in every live call).
+        handle = CallStream(call, receive, self._request_cancel, _TOKEN)
         self._ledger.accept(call.id)
         try:
             if self.config.scheduler.when_full == "refuse":

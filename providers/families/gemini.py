@@ -417,7 +417,9 @@ class _Chunks:
         self._response_id = ""
         self._block = 0
         self._calls = 0
-        self._usage: Usage | None = None
+        # The last usageMetadata seen, converted when the response ends: Gemini
+        # repeats it in every chunk, and only the last counts.
+        self._usage_meta: Mapping[str, Any] | None = None
         self._finish: Finish | None = None
         self._raw_finish: str | None = None
         self._blocked: str | None = None
@@ -460,7 +462,7 @@ class _Chunks:
                 self._blocked = reason
         meta = obj.get("usageMetadata")
         if isinstance(meta, dict):
-            self._usage = _usage(meta)
+            self._usage_meta = meta
         return out
 
     def _candidate(self, candidate: Mapping[str, Any], out: list[StreamEvent]) -> None:
@@ -469,10 +471,11 @@ class _Chunks:
         for part in parts if isinstance(parts, list) else ():
             if isinstance(part, dict):
                 self._part(part, out)
-        urls = [u for u in _citation_urls(candidate) if u not in self._citations]
-        if urls:
-            self._citations.update(urls)
-            out.append(Citations(urls=urls))
+        if "citationMetadata" in candidate or "groundingMetadata" in candidate:
+            urls = [u for u in _citation_urls(candidate) if u not in self._citations]
+            if urls:
+                self._citations.update(urls)
+                out.append(Citations(urls=urls))
         reason = candidate.get("finishReason")
         if isinstance(reason, str) and reason:
             self._raw_finish = reason
@@ -531,8 +534,8 @@ class _Chunks:
             StreamProtocolError: the stream carried no finish reason.
         """
         out: list[StreamEvent] = []
-        if self._usage is not None:
-            out.append(self._usage)
+        if self._usage_meta is not None:
+            out.append(_usage(self._usage_meta))
         if self._blocked is not None and self._raw_finish is None:
             out.append(Finish(reason="content_filter", raw=self._blocked))
         elif self._raw_finish is not None:

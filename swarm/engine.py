@@ -386,6 +386,15 @@ class Engine:
                         f"the engine's queue is full ({self.config.scheduler.max_queued} calls, "
                         "scheduler.max_queued); retry later or raise the limit"
                     ) from None
+            elif self._admission.value:
+                # Room now: take it without anyio's acquire, which yields to the event
+                # loop even then (a pass on the way to every first token).
+                self._admission.acquire_nowait()
+                try:
+                    await anyio.lowlevel.checkpoint_if_cancelled()
+                except BaseException:
+                    self._admission.release()
+                    raise
             else:
                 await self._admission.acquire()
             call.admitted = True

@@ -250,7 +250,8 @@ class CallStream:
 
     def _poll(self) -> CallEvent | None:
         """The next event if one is buffered, else None; never waits. For readers
-        that take events in batches (the blocking API: one thread hop per batch)."""
+        that take events in batches (the blocking API: one thread hop per batch).
+        The batch step is __anext__'s, written out in both: there it runs per event."""
         batch = self._batch
         if batch is not None:
             i = self._next

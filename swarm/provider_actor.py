@@ -636,10 +636,12 @@ class ProviderActor:
         event of it reached the caller, which makes a retry a visible restart).
         ``on_headers`` gets the rate-limit headers of the response when it opens.
 
-        Phase timeouts (first token, idle, total) run on a cancel scope whose
-        deadline follows the attempt's PhaseClock; while the attempt waits for a
-        slow consumer the deadline is lifted, since the consumer's pace is not the
-        provider's.
+        Once the response opens, a caller waiting for it reads it in its own task
+        (:meth:`_lend`, swarm.reading); otherwise, or once taken back, this task
+        reads and forwards it (:meth:`_read`). Phase timeouts (first token, idle,
+        total) run on a cancel scope whose deadline follows the attempt's
+        PhaseClock; while the attempt waits for a slow consumer the deadline is
+        lifted, since the consumer's pace is not the provider's.
 
         Raises:
             BrokenResourceError, ClosedResourceError: the caller went away.

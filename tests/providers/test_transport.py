@@ -126,8 +126,8 @@ async def test_a_post_goes_out_whole_and_its_sized_response_comes_back() -> None
     assert sent.headers["host"] == server.url.removeprefix("http://")
 
 
-async def test_a_chunked_body_streams_piece_by_piece_while_the_server_holds_the_rest() -> None:
-    release = anyio.Event()
+def one_then_two(release: anyio.Event) -> Handler:
+    """A chunked response: "one" at once, "two" and the end once ``release`` is set."""
 
     async def handler(request: HTTPRequest, stream: anyio.abc.SocketStream) -> bool:
         await stream.send(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + chunk(b"one"))
@@ -135,7 +135,12 @@ async def test_a_chunked_body_streams_piece_by_piece_while_the_server_holds_the_
         await stream.send(chunk(b"two") + LAST_CHUNK)
         return True
 
-    async with serve(handler) as server, client() as http:
+    return handler
+
+
+async def test_a_chunked_body_streams_piece_by_piece_while_the_server_holds_the_rest() -> None:
+    release = anyio.Event()
+    async with serve(one_then_two(release)) as server, client() as http:
         async with http.stream("GET", server.url) as response:
             pieces = response.aiter_raw()
             assert await pieces.__anext__() == b"one"  # before the server sends the rest
@@ -146,14 +151,7 @@ async def test_a_chunked_body_streams_piece_by_piece_while_the_server_holds_the_
 
 async def test_a_read_cancelled_while_it_waits_leaves_the_body_readable_from_another_task() -> None:
     release = anyio.Event()
-
-    async def handler(request: HTTPRequest, stream: anyio.abc.SocketStream) -> bool:
-        await stream.send(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + chunk(b"one"))
-        await release.wait()
-        await stream.send(chunk(b"two") + LAST_CHUNK)
-        return True
-
-    async with serve(handler) as server, client() as http:
+    async with serve(one_then_two(release)) as server, client() as http:
         async with http.stream("GET", server.url) as response:
             body = response.extensions[BODY_EXTENSION]
             assert body.cancel_safe

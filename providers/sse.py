@@ -29,6 +29,7 @@ per-line work.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import msgspec
 
@@ -43,6 +44,10 @@ _BOM = b"\xef\xbb\xbf"
 # for one 180-character event, 144 ns per event in a 200-event read); the regex
 # engine's literal search splits the same text in 150 and 81.
 _split_blocks = re.compile("\n\n").split
+# The common stream (OpenAI's, Gemini's): nothing but ``data: X`` blocks. Split at
+# the start of each, a piece is its data as it stands: 102 ns per event in a
+# 200-event read, against 226 for splitting at blank lines and trimming each.
+_split_data = re.compile("\n\ndata: ").split
 
 
 class ServerSentEvent(msgspec.Struct, frozen=True, gc=False):
@@ -107,6 +112,24 @@ class SSEDecoder:
             SSEError: a line is longer than ``max_line_bytes`` (however the stream
                 was split into chunks).
         """
+        text = self._text(chunk)
+        return self._events(text, False) if text else []
+
+    def feed_data(self, chunk: bytes) -> list[str | ServerSentEvent]:
+        """Like :meth:`feed`, but an event of type ``message`` comes as its data
+        string alone; any other type comes as a :class:`ServerSentEvent`.
+
+        For decoders that read only the data of unnamed events and never the
+        event id (OpenAI's chat stream): on a 200-event read it saves building an
+        object per event. The events, their order and the decoder's state are
+        exactly those of :meth:`feed`.
+        """
+        text = self._text(chunk)
+        return self._events(text, True) if text else []
+
+    def _text(self, chunk: bytes) -> str:
+        """The complete lines ``chunk`` ends, decoded, with LF line ends; "" if
+        none. The rest is kept for the next chunk."""
         if self._skip_lf and chunk:
             self._skip_lf = False
             if chunk[0] == 0x0A:
@@ -122,7 +145,7 @@ class SSEDecoder:
                     self._parts_len += len(chunk)
                     if self._parts_len > self._max_line:
                         raise self._too_long()
-                return []
+                return ""
             parts.append(chunk)
             buf = b"".join(parts)
             parts.clear()
@@ -132,7 +155,7 @@ class SSEDecoder:
         if not self._bom_checked:
             if len(buf) < 3 and _BOM.startswith(buf):
                 self._keep(buf)  # could still be the start of a BOM
-                return []
+                return ""
             self._bom_checked = True
             if buf.startswith(_BOM):
                 buf = buf[3:]
@@ -143,14 +166,14 @@ class SSEDecoder:
         end = buf.rfind(b"\n")
         if end < 0:
             self._keep(buf)
-            return []
+            return ""
         rest = buf[end + 1 :]
         if rest:  # inline: this runs for every chunk
             self._keep(rest)
         if end > self._max_line and max(map(len, buf[:end].split(b"\n"))) > self._max_line:
             raise self._too_long()  # a whole line over the limit, in one chunk
         # buf[: end + 1] is buf itself (no copy) when the chunk ends with a line end.
-        return self._events(buf[: end + 1].decode("utf-8", "replace"))
+        return buf[: end + 1].decode("utf-8", "replace")
 
     def _keep(self, rest: bytes) -> None:
         """``rest`` (no line end in it) starts the next line."""
@@ -166,8 +189,9 @@ class SSEDecoder:
             "the limit (max_line_bytes) is too small"
         )
 
-    def _events(self, text: str) -> list[ServerSentEvent]:
-        """The events of ``text``: whole lines, the last one ending with LF.
+    def _events(self, text: str, plain: bool) -> list[Any]:
+        """The events of ``text``: whole lines, the last one ending with LF. With
+        ``plain``, a ``message`` event is its data string (see :meth:`feed_data`).
 
         Split at blank lines first: every piece but the last is one event's block.
         The blocks providers send (one ``data:`` line, or an ``event:`` line and one
@@ -176,14 +200,37 @@ class SSEDecoder:
         line-by-line rules. The last piece (complete lines, no blank line yet) is
         the start of the next event.
         """
+        out: list[Any] = []
+        if text.startswith("data: ") and not (self._data or self._event or self._retry is not None):
+            pieces = _split_data(text[6:])
+            if len(pieces) > 1:
+                # Every piece but the last is the rest of a block that began with
+                # "data: " and ended at a blank line. Without an LF in it, the
+                # block is one data line and the piece is its value (one space
+                # stripped already). Invariant: nothing is pending between pieces.
+                last_id = self._last_id
+                for piece in pieces[:-1]:
+                    if "\n" not in piece:
+                        out.append(
+                            piece if plain else ServerSentEvent("message", piece, last_id, None)
+                        )
+                        continue
+                    start = len(out)
+                    self._lines(("data: " + piece).split("\n"), out)
+                    self._dispatch(out)
+                    if plain:
+                        self._plain(out, start)
+                    last_id = self._last_id
+                text = "data: " + pieces[-1]  # a block and what follows it
         blocks = _split_blocks(text)
         tail = blocks.pop()  # "" or lines ending with LF, an event not yet complete
-        out: list[ServerSentEvent] = []
         if blocks:
             it = iter(blocks)
             if self._data or self._event or self._retry is not None:
                 self._lines(next(it).split("\n"), out)  # finishes the pending event
                 self._dispatch(out)
+                if plain:
+                    self._plain(out, 0)
             last_id = self._last_id
             # Invariant in the loop: no event is pending (the one before was
             # dispatched, which resets the type and retry), so a fast block's type
@@ -192,21 +239,41 @@ class SSEDecoder:
                 if block.startswith("data:"):
                     if "\n" not in block:
                         data = block[6:] if block.startswith(" ", 5) else block[5:]
-                        out.append(ServerSentEvent("message", data, last_id, None))
+                        out.append(
+                            data if plain else ServerSentEvent("message", data, last_id, None)
+                        )
                         continue
                 elif block.startswith("event:"):
                     head, _, line = block.partition("\n")
                     if line.startswith("data:") and "\n" not in line:
                         name = head[7:] if head.startswith(" ", 6) else head[6:]
                         data = line[6:] if line.startswith(" ", 5) else line[5:]
-                        out.append(ServerSentEvent(name or "message", data, last_id, None))
+                        if plain and (not name or name == "message"):
+                            out.append(data)
+                        else:
+                            out.append(ServerSentEvent(name or "message", data, last_id, None))
                         continue
+                start = len(out)
                 self._lines(block.split("\n"), out)
                 self._dispatch(out)
+                if plain:
+                    self._plain(out, start)
                 last_id = self._last_id  # an id line may have set it
         if tail:
+            start = len(out)
             self._lines(tail[:-1].split("\n"), out)
+            if plain:
+                self._plain(out, start)
         return out
+
+    @staticmethod
+    def _plain(out: list[Any], start: int) -> None:
+        """Turn the ``message`` events the line rules added from ``start`` on into
+        their data strings (the slow path; the fast one builds no object)."""
+        for i in range(start, len(out)):
+            event = out[i]
+            if type(event) is ServerSentEvent and event.event == "message":
+                out[i] = event.data
 
     def _dispatch(self, out: list[ServerSentEvent]) -> None:
         """A blank line: dispatch the pending event, if it has data; reset."""

@@ -597,8 +597,8 @@ class GeminiStreamDecoder(StreamDecoder):
         if self.done:
             return []
         out: list[StreamEvent] = []
-        for sse in self._sse.feed(data):
-            payload = sse.data
+        for sse in self._sse.feed_data(data):
+            payload = sse if isinstance(sse, str) else sse.data  # the event's type is unused
             if not payload.strip() or payload.strip() == "[DONE]":
                 continue
             out.extend(self._chunks.chunk(_decode_json(payload, "a Gemini stream chunk")))

@@ -351,8 +351,49 @@ class OpenAIChatDecoder(StreamDecoder):
         if self.done:
             return []
         out: list[StreamEvent] = []
-        for sse in self._sse.feed(data):
-            self._event(sse.event, sse.data, out)
+        decode = _chunk_decoder.decode
+        # Invariant: ``hot`` is ``self._started and not self.done``; only the slow
+        # paths (_event, _decoded) change either, and it is read again after them.
+        hot = self._started and not self.done
+        for sse in self._sse.feed_data(data):
+            # The hot path, inline (no call per token): an unnamed event whose data
+            # is one choice's text delta and nothing else. Anything more, and any
+            # chunk the decoder refuses, takes _event, which names the problem.
+            if hot and isinstance(sse, str) and sse.startswith("{"):
+                try:
+                    chunk = decode(sse)
+                except msgspec.DecodeError:
+                    self._event("message", sse, out)
+                    hot = self._started and not self.done
+                    continue
+                choices = chunk.choices
+                if (
+                    choices
+                    and len(choices) == 1
+                    and chunk.error is None
+                    and chunk.object != "error"
+                    and chunk.usage is None
+                    and chunk.x_groq is None
+                    and (self._cited or not (chunk.citations or chunk.search_results))
+                ):
+                    choice = choices[0]
+                    delta = choice.delta
+                    if (
+                        delta is not None
+                        and delta.content
+                        and not choice.finish_reason
+                        and choice.index in (0, None)
+                        and delta.tool_calls is None
+                        and not (delta.reasoning_content or delta.reasoning or delta.refusal)
+                    ):
+                        out.append(TextDelta(text=delta.content))
+                        continue
+                self._decoded("message", chunk, sse, out)
+            elif isinstance(sse, str):
+                self._event("message", sse, out)
+            else:
+                self._event(sse.event, sse.data, out)
+            hot = self._started and not self.done
         return out
 
     def end(self) -> list[StreamEvent]:
@@ -391,6 +432,10 @@ class OpenAIChatDecoder(StreamDecoder):
                 f"OpenAI chat stream: a data line is not a valid completion chunk ({exc}): "
                 f"{_excerpt(stripped)!r}"
             ) from exc
+        self._decoded(name, chunk, stripped, out)
+
+    def _decoded(self, name: str, chunk: _Chunk, data: str, out: list[StreamEvent]) -> None:
+        """One decoded chunk (``data`` is its text, for error messages)."""
         if chunk.error is not None:
             self._error(*_error_fields(chunk.error), out)
             return
@@ -400,34 +445,12 @@ class OpenAIChatDecoder(StreamDecoder):
             elif chunk.message is not None:
                 message = _compact(chunk.message)
             else:
-                message = _excerpt(stripped)
+                message = _excerpt(data)
             etype = chunk.type if isinstance(chunk.type, str) else None
             status = chunk.code if isinstance(chunk.code, int) else None
             self._error(message, etype, None, status, out)
             return
         if self._started:
-            # The hot path, inline (two calls fewer per token): a chunk that is one
-            # choice's text delta and nothing else. Anything more takes _chunk.
-            choices = chunk.choices
-            if (
-                choices
-                and len(choices) == 1
-                and chunk.usage is None
-                and chunk.x_groq is None
-                and (self._cited or not (chunk.citations or chunk.search_results))
-            ):
-                choice = choices[0]
-                delta = choice.delta
-                if (
-                    delta is not None
-                    and delta.content
-                    and not choice.finish_reason
-                    and choice.index in (0, None)
-                    and delta.tool_calls is None
-                    and not (delta.reasoning_content or delta.reasoning or delta.refusal)
-                ):
-                    out.append(TextDelta(text=delta.content))
-                    return
             self._chunk(chunk, out)
             return
         # Start waits for a chunk that names the response or carries something:

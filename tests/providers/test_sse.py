@@ -231,7 +231,28 @@ _pieces = st.sampled_from(
     ]
 )
 sse_like = st.lists(_pieces, max_size=40).map(b"".join)
-any_bytes = st.one_of(sse_like, st.binary(max_size=300))
+# Streams of data blocks, the shape OpenAI and Gemini send, with the irregular
+# lines that make a block leave the decoder's fast path for data-only streams.
+_data_pieces = st.sampled_from(
+    [
+        b"\n\ndata: ",
+        b"\n\ndata:",
+        b"\n\n\ndata: ",
+        b'{"k": 1}',
+        b"payload",
+        b" ",
+        b"\n",
+        b"\r\n",
+        b"\n\n",
+        b"id: 3\n",
+        b"event: e\n",
+        b"retry: 0\n",
+        b": ping\n",
+        b"data: ",
+    ]
+)
+data_led = st.lists(_data_pieces, max_size=40).map(lambda pieces: b"data: " + b"".join(pieces))
+any_bytes = st.one_of(sse_like, data_led, st.binary(max_size=300))
 
 
 @st.composite
@@ -261,6 +282,45 @@ def test_random_splits_equal_whole(data: st.DataObject) -> None:
     payload = data.draw(any_bytes)
     chunks = data.draw(split_points(payload))
     assert decode_chunks(chunks) == decode(payload)
+
+
+def plain(events: list[ServerSentEvent]) -> list[str | ServerSentEvent]:
+    return [event.data if event.event == "message" else event for event in events]
+
+
+@settings(max_examples=300)
+@given(st.data())
+def test_feed_data_gives_the_events_of_feed_with_messages_as_their_data(
+    data: st.DataObject,
+) -> None:
+    payload = data.draw(any_bytes)
+    chunks = data.draw(split_points(payload))
+    decoder, whole = SSEDecoder(), SSEDecoder()
+    got: list[str | ServerSentEvent] = []
+    for chunk in chunks:
+        got += decoder.feed_data(chunk)
+    assert got == plain(whole.feed(payload))
+    assert decoder.last_event_id == whole.last_event_id
+
+
+def test_feed_data_keeps_the_id_for_the_events_that_follow() -> None:
+    decoder = SSEDecoder()
+    got = decoder.feed_data(b"data: a\n\nid: 5\ndata: b\n\ndata: c\n\nevent: e\ndata: d\n\n")
+    assert got == ["a", "b", "c", ServerSentEvent("e", "d", "5")]
+    assert decoder.last_event_id == "5"
+
+
+@pytest.mark.parametrize("pending", [b"event: x\n", b"retry: 0\n", b"id: 9\n", b"data: a\n"])
+def test_a_field_from_the_last_chunk_belongs_to_the_first_event_of_the_next(
+    pending: bytes,
+) -> None:
+    # A chunk of data blocks after a field line that was not yet ended by a blank
+    # line: that field is part of the chunk's first event, as if fed whole.
+    later = b"data: b\n\ndata: c\n\n"
+    split, whole = SSEDecoder(), SSEDecoder()
+    assert split.feed(pending) + split.feed(later) == whole.feed(pending + later)
+    split, whole = SSEDecoder(), SSEDecoder()
+    assert split.feed_data(pending) + split.feed_data(later) == whole.feed_data(pending + later)
 
 
 @settings(max_examples=200)

@@ -511,7 +511,7 @@ class Client:
         sys.path.insert(0, str(ROOT))
         import httpx
 
-        from providers.client import stream
+        from providers.client import lean_cookies, stream
         from providers.events import TextDelta
         from providers.families import Endpoint, get_family
         from providers.messages import Message, Request
@@ -520,8 +520,11 @@ class Client:
 
         family = get_family("openai")
         endpoint = Endpoint(provider="sim", base_url=self.base + "/v1", api_key=Secret(KEY))
-        http = httpx.AsyncClient(
-            transport=StreamingTransport(limits=_limits(self.n)), timeout=_timeout()
+        # lean_cookies: what this project's Client and engine do to their own clients.
+        http = lean_cookies(
+            httpx.AsyncClient(
+                transport=StreamingTransport(limits=_limits(self.n)), timeout=_timeout()
+            )
         )
         self._close = http.aclose
 

@@ -26,7 +26,7 @@ import httpx
 import msgspec
 import trio
 
-from providers.client import EventStream
+from providers.client import EventStream, lean_cookies
 from providers.client import stream as client_stream
 from providers.errors import (
     ContextLengthExceededError,
@@ -274,7 +274,7 @@ class ProviderActor:
                 max_keepalive_connections=self.max_concurrency,
             )
             transport = StreamingTransport(limits=limits, verify=verify)
-            self._clients = [httpx.AsyncClient(transport=transport, timeout=timeout)]
+            self._clients = [lean_cookies(httpx.AsyncClient(transport=transport, timeout=timeout))]
         else:
             # httpcore's pool scans every connection on every request and release,
             # so its cost grows with the square of the connections it holds
@@ -289,7 +289,7 @@ class ProviderActor:
             per_client = math.ceil(self.max_concurrency / shards)
             limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
             self._clients = [
-                httpx.AsyncClient(limits=limits, timeout=timeout, verify=verify)
+                lean_cookies(httpx.AsyncClient(limits=limits, timeout=timeout, verify=verify))
                 for _ in range(shards)
             ]
         self._client_load = [0] * len(self._clients)

@@ -355,3 +355,66 @@ async def test_a_compressed_stream_is_decoded_and_a_plain_one_read_as_it_comes(
             async with client.stream(REQUEST) as events:
                 got = [event async for event in events]
     assert got == [TextDelta(text="x"), TextDelta(text="y"), Finish(reason="stop")]
+
+
+async def test_a_finished_call_leaves_no_reference_cycle_behind() -> None:
+    # httpx links a response and its stream both ways; the client unlinks them once
+    # the response is closed, so what a call made is freed as soon as it is done
+    # rather than left to the cyclic collector (the engine makes thousands).
+    import gc
+
+    async def handler(req: HTTPRequest, stream: anyio.abc.SocketStream) -> None:
+        await stream.send(sse_head() + chunk(b"data: a\n\ndata: [DONE]\n\n") + LAST_CHUNK)
+
+    async with serve(handler) as url, client_for(url) as client:
+        async with client.stream(REQUEST) as events:  # warm: pool, imports
+            [e async for e in events]
+        gc.collect()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            for _ in range(3):
+                async with client.stream(REQUEST) as events:
+                    assert [e async for e in events][-1] == Finish(reason="stop")
+                assert (await client.complete(REQUEST)).finish_reason == "stop"
+            gc.collect()
+            garbage = [type(o).__qualname__ for o in gc.garbage]
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+    assert [name for name in garbage if name in ("Response", "Request", "Headers")] == []
+
+
+async def test_lean_cookies_keeps_the_cookies_a_response_sets() -> None:
+    from providers.client import lean_cookies
+
+    calls = [0]
+
+    async def handler(req: HTTPRequest, stream: anyio.abc.SocketStream) -> None:
+        calls[0] += 1
+        # The first response sets a cookie, the second sets none: the jar keeps the
+        # first, and the third request sends it back, as plain httpx would.
+        extra = "set-cookie: __cf_bm=abc; Path=/\r\n" if calls[0] == 1 else ""
+        await stream.send(json_response(200, req.headers.get("cookie", "-").encode(), extra))
+
+    async with serve(handler) as url:
+        for lean in (False, True):
+            http = lean_cookies(httpx.AsyncClient()) if lean else httpx.AsyncClient()
+            jar = http.cookies.jar
+            parsed = [0]
+            original = jar.extract_cookies
+
+            def counting(
+                *args: object, original: object = original, parsed: list[int] = parsed
+            ) -> None:
+                parsed[0] += 1
+                original(*args)  # type: ignore[operator]
+
+            jar.extract_cookies = counting  # type: ignore[method-assign,assignment]
+            async with http:
+                calls[0] = 0
+                bodies = [(await http.get(url + "/x")).content for _ in range(3)]
+                assert bodies == [b"-", b"__cf_bm=abc", b"__cf_bm=abc"]
+                assert dict(http.cookies) == {"__cf_bm": "abc"}
+            # urllib's cookie parsing ran for every response, or only for the one
+            # that set a cookie.
+            assert parsed[0] == (1 if lean else 3)

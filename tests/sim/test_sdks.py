@@ -4,7 +4,7 @@ text and tool calls with no error and get the same text as our own decoders."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import anthropic
 import httpx
@@ -17,7 +17,29 @@ from providers.sim import Fault, ModelProfile, RateLimit, SimConfig, Simulator
 from .common import WEATHER_SCHEMA, decode, request, text_of, tool_calls_of
 from .helpers import sim_in_thread
 
+C = TypeVar("C", openai.OpenAI, anthropic.Anthropic)
+
 CFG = SimConfig(seed=9, default_profile=ModelProfile(output_tokens=30, tool_calls=2))
+
+
+class Closing:
+    """Closes the SDK clients a test makes: an unclosed one leaves its pooled
+    sockets to the garbage collector, which warns in whatever test runs then."""
+
+    def __init__(self) -> None:
+        self.made: list[openai.OpenAI | anthropic.Anthropic] = []
+
+    def __call__(self, client: C) -> C:
+        self.made.append(client)
+        return client
+
+
+@pytest.fixture
+def closing() -> Iterator[Closing]:
+    keep = Closing()
+    yield keep
+    for client in keep.made:
+        client.close()
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +54,8 @@ def ours(sim: Simulator, family: str, **kw: Any) -> str:
         return text_of(decode(family, client.post(sim.base_url + path, json=body).content))
 
 
-def test_openai_chat_stream_and_create(sim: Simulator) -> None:
-    client = openai.OpenAI(base_url=sim.openai_base_url, api_key="sk-sim", max_retries=0)
+def test_openai_chat_stream_and_create(sim: Simulator, closing: Closing) -> None:
+    client = closing(openai.OpenAI(base_url=sim.openai_base_url, api_key="sk-sim", max_retries=0))
     stream = client.chat.completions.create(
         model="gpt-sim",
         messages=[{"role": "user", "content": "hello there"}],
@@ -51,8 +73,8 @@ def test_openai_chat_stream_and_create(sim: Simulator) -> None:
     assert done.choices[0].finish_reason == "stop"
 
 
-def test_openai_chat_stream_helper_with_tools(sim: Simulator) -> None:
-    client = openai.OpenAI(base_url=sim.openai_base_url, api_key="sk-sim", max_retries=0)
+def test_openai_chat_stream_helper_with_tools(sim: Simulator, closing: Closing) -> None:
+    client = closing(openai.OpenAI(base_url=sim.openai_base_url, api_key="sk-sim", max_retries=0))
     tools: Any = [
         {"type": "function", "function": {"name": "get_weather", "parameters": WEATHER_SCHEMA}}
     ]
@@ -77,8 +99,8 @@ def test_openai_chat_stream_helper_with_tools(sim: Simulator) -> None:
         assert 1 <= args["days"] <= 7
 
 
-def test_openai_responses(sim: Simulator) -> None:
-    client = openai.OpenAI(base_url=sim.openai_base_url, api_key="sk-sim", max_retries=0)
+def test_openai_responses(sim: Simulator, closing: Closing) -> None:
+    client = closing(openai.OpenAI(base_url=sim.openai_base_url, api_key="sk-sim", max_retries=0))
     with client.responses.stream(model="gpt-sim", input="hello there") as stream:
         for _ in stream:
             pass
@@ -98,10 +120,10 @@ def test_openai_responses(sim: Simulator) -> None:
     assert created.output_text == ours(sim, "openai-responses")
 
 
-def test_openai_models_and_rate_limit_error() -> None:
+def test_openai_models_and_rate_limit_error(closing: Closing) -> None:
     cfg = SimConfig(models={"gpt-sim": ModelProfile()}, rate_limit=RateLimit(rpm=1))
     with sim_in_thread(cfg) as s:
-        client = openai.OpenAI(base_url=s.openai_base_url, api_key="sk-sim", max_retries=0)
+        client = closing(openai.OpenAI(base_url=s.openai_base_url, api_key="sk-sim", max_retries=0))
         assert [m.id for m in client.models.list()] == ["gpt-sim"]
         client.chat.completions.create(model="gpt-sim", messages=[{"role": "user", "content": "a"}])
         with pytest.raises(openai.RateLimitError) as info:
@@ -111,9 +133,9 @@ def test_openai_models_and_rate_limit_error() -> None:
         assert info.value.code == "rate_limit_exceeded"
 
 
-def test_anthropic_stream_and_create(sim: Simulator) -> None:
-    client = anthropic.Anthropic(
-        base_url=sim.anthropic_base_url, api_key="sk-ant-sim", max_retries=0
+def test_anthropic_stream_and_create(sim: Simulator, closing: Closing) -> None:
+    client = closing(
+        anthropic.Anthropic(base_url=sim.anthropic_base_url, api_key="sk-ant-sim", max_retries=0)
     )
     with client.messages.stream(
         model="claude-sim", max_tokens=1024, messages=[{"role": "user", "content": "hello there"}]
@@ -128,9 +150,9 @@ def test_anthropic_stream_and_create(sim: Simulator) -> None:
     assert created.content[0].text == text  # type: ignore[union-attr]
 
 
-def test_anthropic_tool_use(sim: Simulator) -> None:
-    client = anthropic.Anthropic(
-        base_url=sim.anthropic_base_url, api_key="sk-ant-sim", max_retries=0
+def test_anthropic_tool_use(sim: Simulator, closing: Closing) -> None:
+    client = closing(
+        anthropic.Anthropic(base_url=sim.anthropic_base_url, api_key="sk-ant-sim", max_retries=0)
     )
     tools: Any = [{"name": "get_weather", "input_schema": WEATHER_SCHEMA}]
     with client.messages.stream(
@@ -165,9 +187,11 @@ def test_anthropic_tool_use(sim: Simulator) -> None:
     assert "Rain all day" in follow.content[0].text  # type: ignore[union-attr]
 
 
-def test_anthropic_overloaded_in_stream_and_529() -> None:
+def test_anthropic_overloaded_in_stream_and_529(closing: Closing) -> None:
     with sim_in_thread(SimConfig(faults=[Fault(kind="error_event", after=3)])) as s:
-        client = anthropic.Anthropic(base_url=s.anthropic_base_url, api_key="k", max_retries=0)
+        client = closing(
+            anthropic.Anthropic(base_url=s.anthropic_base_url, api_key="k", max_retries=0)
+        )
         with (
             pytest.raises(anthropic.APIStatusError) as info,
             client.messages.stream(
@@ -177,7 +201,9 @@ def test_anthropic_overloaded_in_stream_and_529() -> None:
             stream.get_final_text()
         assert "overloaded" in str(info.value).lower()
     with sim_in_thread(SimConfig(faults=[Fault(kind="status", status=529)])) as s:
-        client = anthropic.Anthropic(base_url=s.anthropic_base_url, api_key="k", max_retries=0)
+        client = closing(
+            anthropic.Anthropic(base_url=s.anthropic_base_url, api_key="k", max_retries=0)
+        )
         with pytest.raises(anthropic.APIStatusError) as info2:
             client.messages.create(
                 model="claude-sim", max_tokens=100, messages=[{"role": "user", "content": "hi"}]

@@ -203,3 +203,30 @@ async def test_a_call_on_an_idle_engine_wakes_neither_the_scheduler_nor_the_rate
     assert steps.steps["_run_call"] >= 5
     fast = stats["sim"]["fast"]
     assert fast.grants == 6 and fast.released == 6 and fast.inflight == 0  # every call metered
+
+
+async def test_a_finished_call_leaves_no_reference_cycle_behind(caller_reads: bool) -> None:
+    # Everything a call made (its _Call, pipe, lifecycle, the HTTP response) is
+    # freed by reference counting when the call ends, not left for the cyclic
+    # collector: at thousands of live calls the collector's passes are what cost.
+    import gc
+
+    async with engine_on_sim(SimConfig(models={"paced": PACED}), caller_reads=caller_reads) as (
+        engine,
+        _,
+    ):
+        await engine.complete(ask(model="paced"))  # warm: pool, imports
+        gc.collect()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            for _ in range(3):
+                async with engine.stream(ask(model="paced")) as call:
+                    assert isinstance([e async for e in call][-1], Completed)
+                assert (await engine.complete(ask(model="paced"))).text
+            gc.collect()
+            garbage = collections.Counter(type(o).__qualname__ for o in gc.garbage)
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+    ours = {"_Call", "CallLifecycle", "PipeSender", "Response", "Request", "CallStream"}
+    assert {name: n for name, n in garbage.items() if name in ours} == {}

@@ -51,6 +51,7 @@ from .config import ConfigError, EngineConfig, ProviderConfig, environment
 from .errors import EngineClosed, EngineOverloaded
 from .events import CallEvent, Cancelled, Completed, ErrorInfo, Failed, Terminal
 from .ledger import CallRecord, Ledger, LedgerStatistics, record_from_lifecycle
+from .loop import loop_clock
 from .pipe import PipeReceiver, PipeSender, current_backend, open_pipe
 from .pricing import PriceTable
 from .provider_actor import ProviderActor, ProviderStatistics
@@ -135,6 +136,9 @@ class Engine:
         # Each call's events go through a pipe that parks its reader with the loop's
         # own primitive (swarm/pipe.py): the loop is looked up once, here.
         self._backend = current_backend()
+        # The loop's clock without anyio's backend lookup per reading (it is made
+        # inside the running loop: open_engine).
+        self._now = loop_clock()
         self._router = Router(config)
         self._ledger = Ledger()
         self._ledger.add_listener(_log_call)
@@ -371,7 +375,7 @@ class Engine:
         pipe: tuple[PipeSender[CallEvent], PipeReceiver[CallEvent]]
         pipe = open_pipe(self.config.stream_buffer, self._backend)
         send, receive = pipe
-        call = _Call(f"call-{next(self._ids)}", request, options, route, send, anyio.current_time())
+        call = _Call(f"call-{next(self._ids)}", request, options, route, send, self._now())
         call.collector = collector
         # A bound method, not a closure per call (three fewer objects for the cyclic
         # collector to scan in every live call).

@@ -12,7 +12,6 @@ allows restarts) or a ``Failed``, never spliced text.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import math
@@ -24,7 +23,6 @@ from typing import TYPE_CHECKING, cast
 import anyio
 import httpx
 import msgspec
-import trio
 
 from providers.client import EventStream, lean_cookies
 from providers.client import stream as client_stream
@@ -45,6 +43,7 @@ from .config import DEFAULT_MAX_CONNECTING, TransportKind
 from .errors import CircuitOpen, ProviderActorCrashed
 from .events import CallEvent, Restart
 from .lifecycle import CallState
+from .loop import cancel_scope_factory, loop_clock
 from .pipe import Backend, current_backend
 from .ratelimit import HeadersFeedback, ReleaseRequest
 from .ratelimit import Permit as RatePermit
@@ -87,18 +86,6 @@ CONNECTIONS_PER_CLIENT = 16
 
 # The most a phase timeout may fire late (see ProviderActor._deadline_slack).
 DEADLINE_SLACK = 1.0
-
-
-def _loop_clock() -> Callable[[], float]:
-    """The running loop's clock, the one ``anyio.current_time`` reads, without
-    anyio's backend lookup on every call (it is read once per streamed event)."""
-    try:
-        trio.lowlevel.current_task()  # RuntimeError outside trio
-    except RuntimeError:
-        return asyncio.get_running_loop().time
-    # trio.current_time() looks the run's clock up on every call; the clock is fixed
-    # for a run, so its bound method reads the same time with less work.
-    return trio.lowlevel.current_clock().current_time
 
 
 @functools.cache
@@ -196,6 +183,7 @@ class ProviderActor:
         phases = [t for t in (timeouts.first_token, timeouts.idle, timeouts.total) if t]
         self._deadline_slack = min([DEADLINE_SLACK, *(0.05 * t for t in phases)])
         self._now: Callable[[], float] = anyio.current_time  # run() binds the loop's
+        self._scope: Callable[..., anyio.CancelScope] = anyio.CancelScope  # and run() this
         self._backend: Backend = "trio"  # run() sets the running loop's
         # Lend an open response to its caller's task to read (swarm.reading).
         self._caller_reads = caller_reads
@@ -261,7 +249,8 @@ class ProviderActor:
         t = self._timeouts
         # Reads are bounded by the phase clock (first token, idle, total), not httpx.
         timeout = httpx.Timeout(connect=t.connect, read=None, write=t.write, pool=t.pool)
-        self._now = _loop_clock()
+        self._now = loop_clock()
+        self._scope = cancel_scope_factory()
         self._backend = current_backend()
         verify = shared_ssl_context()
         if self.transport == "streaming":
@@ -403,7 +392,7 @@ class ProviderActor:
             # scope is ~400 bytes and 4 us): cancel_requested tells them apart, since
             # the engine sets it before it cancels the scope.
             deadline = math.inf if call.deadline is None else call.deadline
-            with anyio.CancelScope(deadline=deadline) as scope:
+            with self._scope(deadline=deadline) as scope:
                 call.scope = scope
                 if call.cancel_requested:
                     scope.cancel()
@@ -484,10 +473,10 @@ class ProviderActor:
                 call.streamed = 0
                 if gate is not None and rate_permit is None:
                     rate_permit = await gate.acquire(call, model)
-                admitted = breaker.acquire(anyio.current_time())
+                admitted = breaker.acquire(self._now())
                 if isinstance(admitted, Rejected):
                     if gate is not None and rate_permit is not None:
-                        now = anyio.current_time()
+                        now = self._now()
                         unsent = ReleaseRequest(permit=rate_permit, now=now, outcome="unsent")
                         rate_permit = None
                         gate.release(model, unsent)
@@ -507,7 +496,7 @@ class ProviderActor:
                     # when its stream ends (a slow start waits for the first ones).
                     on_headers = functools.partial(_feed_headers, gate, model, rate_permit)
                 response, failure, visible = await self._attempt(call, deployment, on_headers)
-                now = anyio.current_time()
+                now = self._now()
                 started = call.life.attempt_started_at
                 if gate is not None and rate_permit is not None:
                     settled, rate_permit = rate_permit, None
@@ -583,7 +572,7 @@ class ProviderActor:
                     model,
                     ReleaseRequest(
                         permit=rate_permit,
-                        now=anyio.current_time(),
+                        now=self._now(),
                         outcome="cancelled" if sent else "unsent",
                         usage_tokens=(
                             estimate_input_tokens(call.request) + call.streamed if sent else None
@@ -669,7 +658,7 @@ class ProviderActor:
                 raise
         else:
             await sending.acquire()
-        now = anyio.current_time()
+        now = self._now()
         life.dispatch(deployment.key, now)
         self._attempts += 1
         clock = PhaseClock(self._timeouts)
@@ -678,9 +667,9 @@ class ProviderActor:
         opened: EventStream | None = None  # the response, once it opened (a 2xx)
         response: Response | None = None
         shard = self._take_client()
-        with anyio.CancelScope() as phases:
+        with self._scope() as phases:
             phases.deadline = _next(clock)
-            sent = _Sent(call, sending, clock, phases)
+            sent = _Sent(call, sending, clock, phases, self._now)
             try:
                 async with client_stream(
                     self._clients[shard],
@@ -719,7 +708,7 @@ class ProviderActor:
                     # answering: billed, and its output thrown away.
                     self._discard(call, deployment.model, request, opened.usage)
         if phases.cancelled_caught:
-            now = anyio.current_time()
+            now = self._now()
             phase = clock.expired(now) or "total"
             error = clock.timeout_error(phase, f"{self.name} ({deployment.model})")
             return None, error, reads.visible
@@ -816,7 +805,7 @@ class ProviderActor:
                     if clock.first_content_at is not None:
                         clock.on_content_event(self._now())
                     return False
-                with anyio.move_on_at(due + slack) as lend.timer:
+                with self._scope(deadline=due + slack) as lend.timer:
                     await lend.wait()
                 lend.timer = None
         finally:
@@ -835,12 +824,18 @@ class _Sent:
     collector to scan, where a closure over five variables was seven.
     """
 
-    __slots__ = ("call", "clock", "held", "phases", "sending")
+    __slots__ = ("call", "clock", "held", "now", "phases", "sending")
 
     def __init__(
-        self, call: _Call, sending: anyio.Semaphore, clock: PhaseClock, phases: anyio.CancelScope
+        self,
+        call: _Call,
+        sending: anyio.Semaphore,
+        clock: PhaseClock,
+        phases: anyio.CancelScope,
+        now: Callable[[], float],
     ) -> None:
         self.call = call
+        self.now = now
         self.sending = sending
         self.clock = clock
         self.phases = phases
@@ -849,7 +844,7 @@ class _Sent:
     def __call__(self) -> None:
         self.call.sent = True
         self.release()
-        self.clock.on_connected(anyio.current_time())
+        self.clock.on_connected(self.now())
         self.phases.deadline = _next(self.clock)
 
     def release(self) -> None:

@@ -533,6 +533,12 @@ class Engine:
             self._leave_queue(call)
             self._finish_cancelled(call, "caller")
 
+    def _outstanding(self, deployment: Deployment) -> int:
+        return self._in_flight[deployment.provider]
+
+    def _latency(self, deployment: Deployment) -> float | None:
+        return self._actors[deployment.provider].latency(deployment.model)
+
     def _has_room(self, deployment: Deployment) -> bool:
         actor = self._actors[deployment.provider]
         if self._in_flight[deployment.provider] >= actor.max_concurrency:
@@ -553,8 +559,8 @@ class Engine:
                 choices[key] = self._router.resolve(name).choose(
                     exclude=tried,
                     has_room=self._has_room,
-                    outstanding=lambda d: self._in_flight[d.provider],
-                    latency=lambda d: self._actors[d.provider].latency(d.model),
+                    outstanding=self._outstanding,
+                    latency=self._latency,
                 )
             return choices[key] is not None
 

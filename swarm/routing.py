@@ -56,6 +56,9 @@ class Route(msgspec.Struct, frozen=True):
 
         ``exclude`` holds targets this call already failed on (fallback moves on).
         """
+        if not exclude and self.strategy == "fallback":  # the usual case, per dispatch
+            head = self.targets[0] if self.targets else None
+            return head if head is not None and has_room(head) else None
         candidates = [t for t in self.targets if t not in exclude]
         if self.strategy == "fallback":
             # Only the first untried target: a later one is a fallback for failures,

@@ -378,25 +378,24 @@ class PhaseClock:
             return None
         t = self.timeouts
         start = self._started_at
-        armed: dict[Phase, float] = {}
+        # The armed phases in _PRIORITY order, each taken only when strictly earlier
+        # than the best so far: on a tie the more specific phase stays. (No dict and
+        # one Deadline: this runs several times per call.)
+        when = 0.0
+        phase: Phase | None = None
         if self._state is ClockState.CONNECTING and t.connect is not None:
-            armed["connect"] = start + t.connect
+            when, phase = start + t.connect, "connect"
         if self._first_content_at is None:
-            if t.first_token is not None:
-                armed["first_token"] = start + t.first_token
+            if t.first_token is not None and (phase is None or start + t.first_token < when):
+                when, phase = start + t.first_token, "first_token"
         elif t.idle is not None and self._last_content_at is not None:
-            armed["idle"] = self._last_content_at + t.idle
-        if t.total is not None:
-            armed["total"] = start + t.total
-        if self._deadline is not None:
-            armed["deadline"] = self._deadline
-        best: Deadline | None = None
-        for phase in _PRIORITY:
-            when = armed.get(phase)
-            # Strictly earlier only: on a tie the phase earlier in _PRIORITY stays.
-            if when is not None and (best is None or when < best.when):
-                best = Deadline(when, phase)
-        return best
+            if phase is None or self._last_content_at + t.idle < when:
+                when, phase = self._last_content_at + t.idle, "idle"
+        if t.total is not None and (phase is None or start + t.total < when):
+            when, phase = start + t.total, "total"
+        if self._deadline is not None and (phase is None or self._deadline < when):
+            when, phase = self._deadline, "deadline"
+        return None if phase is None else Deadline(when, phase)
 
     def expired(self, now: float) -> Phase | None:
         """The phase that has run out at ``now`` (a deadline is reached at its exact

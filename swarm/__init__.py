@@ -39,6 +39,7 @@ from .events import Completed as Completed
 from .events import ErrorInfo as ErrorInfo
 from .events import Failed as Failed
 from .events import Restart as Restart
+from .gcpolicy import throughput_gc as throughput_gc
 from .ledger import CallRecord as CallRecord
 from .ledger import Ledger as Ledger
 from .pricing import Price as Price
@@ -84,6 +85,7 @@ __all__ = [
     "__version__",
     "load_config",
     "open_engine",
+    "throughput_gc",
 ]
 
 __version__ = "0.1.0"

@@ -193,7 +193,10 @@ class SSEDecoder:
         """The events of ``text``: whole lines, the last one ending with LF. With
         ``plain``, a ``message`` event is its data string (see :meth:`feed_data`).
 
-        Split at blank lines first: every piece but the last is one event's block.
+        Text that starts a ``data: `` block with nothing pending is first split at
+        each blank line followed by ``data: ``: a piece without an LF is one event's
+        data as it stands. Then (or else) split at blank lines: every piece but the
+        last is one event's block.
         The blocks providers send (one ``data:`` line, or an ``event:`` line and one
         ``data:`` line) are dispatched straight from the block; anything else, and
         a block that completes an event begun in an earlier chunk, goes through the
@@ -215,11 +218,7 @@ class SSEDecoder:
                             piece if plain else ServerSentEvent("message", piece, last_id, None)
                         )
                         continue
-                    start = len(out)
-                    self._lines(("data: " + piece).split("\n"), out)
-                    self._dispatch(out)
-                    if plain:
-                        self._plain(out, start)
+                    self._block(("data: " + piece).split("\n"), out, plain)
                     last_id = self._last_id
                 text = "data: " + pieces[-1]  # a block and what follows it
         blocks = _split_blocks(text)
@@ -227,10 +226,7 @@ class SSEDecoder:
         if blocks:
             it = iter(blocks)
             if self._data or self._event or self._retry is not None:
-                self._lines(next(it).split("\n"), out)  # finishes the pending event
-                self._dispatch(out)
-                if plain:
-                    self._plain(out, 0)
+                self._block(next(it).split("\n"), out, plain)  # ends the pending event
             last_id = self._last_id
             # Invariant in the loop: no event is pending (the one before was
             # dispatched, which resets the type and retry), so a fast block's type
@@ -253,11 +249,7 @@ class SSEDecoder:
                         else:
                             out.append(ServerSentEvent(name or "message", data, last_id, None))
                         continue
-                start = len(out)
-                self._lines(block.split("\n"), out)
-                self._dispatch(out)
-                if plain:
-                    self._plain(out, start)
+                self._block(block.split("\n"), out, plain)
                 last_id = self._last_id  # an id line may have set it
         if tail:
             start = len(out)
@@ -265,6 +257,15 @@ class SSEDecoder:
             if plain:
                 self._plain(out, start)
         return out
+
+    def _block(self, lines: list[str], out: list[Any], plain: bool) -> None:
+        """A block that ended at a blank line, by the line rules: its lines, then
+        the dispatch the blank line makes. Events it adds are plain when asked."""
+        start = len(out)
+        self._lines(lines, out)
+        self._dispatch(out)
+        if plain:
+            self._plain(out, start)
 
     @staticmethod
     def _plain(out: list[Any], start: int) -> None:

@@ -193,11 +193,9 @@ TRANSITIONS: dict[tuple[ClockState, str], ClockState] = {
     (_S, "end"): _E,
 }
 
+
 # Tie order when two phases run out at the same instant: the most specific phase
 # explains the failure best, the call's deadline least.
-_PRIORITY: tuple[Phase, ...] = ("connect", "first_token", "idle", "total", "deadline")
-
-
 def _seconds(value: float) -> str:
     return f"{value:g} s"
 
@@ -378,9 +376,10 @@ class PhaseClock:
             return None
         t = self.timeouts
         start = self._started_at
-        # The armed phases in _PRIORITY order, each taken only when strictly earlier
-        # than the best so far: on a tie the more specific phase stays. (No dict and
-        # one Deadline: this runs several times per call.)
+        # The armed phases from the most specific (connect, first_token, idle, total,
+        # then the call's deadline), each taken only when strictly earlier than the
+        # best so far, so a tie keeps the more specific one. (No dict and one
+        # Deadline: this runs several times per call.)
         when = 0.0
         phase: Phase | None = None
         if self._state is ClockState.CONNECTING and t.connect is not None:

@@ -69,6 +69,34 @@ BODY_EXTENSION = "swarm.body"
 _RECV_SIZE = 65536
 _DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 _Origin = tuple[str, str, int]
+# Response header names, each as (name, lowercased), shared by every response: a
+# live response holds its headers for as long as it streams, and at 10,000 streams
+# one copy of "content-type" per response is megabytes. Values of the headers
+# named in _STABLE_VALUES are shared the same way; others (dates, ids, counts)
+# differ per response. Both tables are bounded so a server inventing names cannot
+# grow them without end.
+_NAMES: dict[bytes, tuple[bytes, bytes]] = {}
+_VALUES: dict[bytes, bytes] = {}
+_TABLE_MAX = 512
+_STABLE_VALUES = frozenset(
+    (
+        b"content-type",
+        b"transfer-encoding",
+        b"connection",
+        b"cache-control",
+        b"content-encoding",
+        b"vary",
+        b"server",
+        b"access-control-expose-headers",
+        b"strict-transport-security",
+        b"x-content-type-options",
+        b"alt-svc",
+        b"openai-organization",
+        b"openai-project",
+        b"openai-version",
+        b"anthropic-organization-id",
+    )
+)
 _Wait = Callable[[socket.socket], Awaitable[None]]
 
 
@@ -162,7 +190,8 @@ class _Connection:
         self.parser = httptools.HttpResponseParser(self)
         self.status = 0
         self.reason = b""
-        self.headers: list[tuple[bytes, bytes]] = []
+        # (name, lowercased name, value), the shape of httpx.Headers' own list.
+        self.headers: list[tuple[bytes, bytes, bytes]] = []
         # Body pieces decoded and not yet handed out (usually none or one per read).
         self.body: list[bytes] = []
         self.headers_done = False
@@ -175,7 +204,18 @@ class _Connection:
         self.reason = status
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
+        names = _NAMES.get(name)
+        if names is None:
+            names = (name, name.lower())
+            if len(_NAMES) < _TABLE_MAX:
+                _NAMES[name] = names
+        if names[1] in _STABLE_VALUES:
+            shared = _VALUES.get(value)
+            if shared is not None:
+                value = shared
+            elif len(_VALUES) < _TABLE_MAX:
+                _VALUES[value] = value
+        self.headers.append((names[0], names[1], value))
 
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
@@ -183,8 +223,7 @@ class _Connection:
             self.informational = True  # 100 Continue, 103 Early Hints: skipped
             return
         self.headers_done = True
-        for name, _ in self.headers:
-            lower = name.lower()
+        for _, lower, _ in self.headers:
             if lower == b"content-length" or lower == b"transfer-encoding":
                 self.sized = True
                 break
@@ -530,15 +569,20 @@ class StreamingTransport(httpx.AsyncBaseTransport):
             if trace is not None:
                 await trace(
                     "http11.receive_response_headers.complete",
-                    {"request": request, "return_value": (conn.status, conn.headers)},
+                    {
+                        "request": request,
+                        "return_value": (conn.status, [(n, v) for n, _, v in conn.headers]),
+                    },
                 )
         except BaseException:
             self._close(conn)
             raise
         body = _ResponseStream(self, conn, request)
+        headers = _headers(conn.headers)
+        conn.headers = []  # the response holds them now; one copy per live response
         return httpx.Response(
             conn.status,
-            headers=conn.headers,
+            headers=headers,
             stream=body,
             extensions={
                 "http_version": b"HTTP/1.1",
@@ -742,6 +786,15 @@ async def _resolve(
     if not infos:
         raise httpx.ConnectError(f"cannot resolve {host}: no address", request=request)
     return [(info[0], info[4]) for info in infos]
+
+
+def _headers(triples: list[tuple[bytes, bytes, bytes]]) -> httpx.Headers:
+    """httpx.Headers over (name, lowercased name, value) triples as they are: httpx
+    would re-lowercase every name (a new bytes object per header per response), and
+    httpx.Response copies a Headers' list without touching its tuples."""
+    headers = httpx.Headers()
+    headers._list = triples  # httpx.Headers' own representation, tuples shared
+    return headers
 
 
 async def _serialize(request: httpx.Request) -> bytes:

@@ -448,7 +448,10 @@ def _parse(pieces: list[bytes]) -> tuple[int, list[tuple[bytes, bytes]], bytes, 
         request = httpx.Request("GET", "http://x/")
         for piece in pieces:
             conn._feed(piece, request)
-        return conn.status, conn.headers, b"".join(conn.body), conn.complete
+        for name, lower, _ in conn.headers:
+            assert lower == name.lower()
+        headers = [(name, value) for name, _, value in conn.headers]
+        return conn.status, headers, b"".join(conn.body), conn.complete
     finally:
         a.close()
         b.close()
@@ -509,3 +512,35 @@ async def test_the_simulator_streams_the_same_text_as_through_httpx_own_transpor
             assert stats(ours).statistics().opened == 1
     assert expected
     assert got == [expected] * 3
+
+
+async def test_live_responses_share_header_names_and_stable_values() -> None:
+    """A streaming response holds its headers while it lives: at 10,000 streams a
+    copy of each name and of content-type per response is megabytes, so the transport
+    shares them. The headers still read as httpx's: case-insensitive, raw names as
+    sent, values that differ per response kept apart."""
+    served = [0]
+
+    async def handler(request: HTTPRequest, stream: anyio.abc.SocketStream) -> bool:
+        served[0] += 1
+        await stream.send(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Request-Id: req-%d\r\n"
+            b"content-length: 2\r\n\r\nok" % served[0]
+        )
+        return True
+
+    async with serve(handler) as server, client() as http:
+        first = await http.get(server.url)
+        second = await http.get(server.url)
+    assert first.headers["content-type"] == second.headers["CONTENT-TYPE"] == "text/plain"
+    assert (first.headers["x-request-id"], second.headers["X-Request-ID"]) == ("req-1", "req-2")
+    assert [n for n, _ in first.headers.raw] == [
+        b"Content-Type",
+        b"X-Request-Id",
+        b"content-length",
+    ]
+    assert list(first.headers) == ["content-type", "x-request-id", "content-length"]
+    for (n1, _), (n2, _) in zip(first.headers.raw, second.headers.raw, strict=True):
+        assert n1 is n2
+    assert first.headers.raw[0][1] is second.headers.raw[0][1]  # content-type's value
+    assert first.text == second.text == "ok"

@@ -25,6 +25,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import anyio
+import anyio.abc
 import msgspec
 
 from providers.tools import SchemaTool
@@ -124,22 +125,109 @@ async def open_mcp_tools(
         ImportError: the ``mcp`` SDK is not installed (``pip install 'swarm[mcp]'``).
     """
     try:
-        from mcp import ClientSession, StdioServerParameters, stdio_client
-        from mcp.client.streamable_http import streamable_http_client
+        import mcp  # noqa: F401 - the SDK, imported by the connection task
     except ImportError as exc:  # pragma: no cover - the extra is a test dependency
         raise ImportError("MCP tools need the mcp SDK: pip install 'swarm[mcp]'") from exc
 
     if not isinstance(server, (McpStdio, McpHttp)):
         raise TypeError(f"open_mcp_tools() takes McpStdio or McpHttp, got {server!r}")
-    # The SDK's transports run task groups: an error raised inside them (ours, or one
-    # from the caller's block) comes out wrapped in an ExceptionGroup. Unwrapped here
-    # when it is the only error, so callers can `except McpError` (nothing is lost:
-    # several errors stay a group).
+    # The connection (the SDK's transport and session, which run task groups of their
+    # own) lives in a task of its own: when the server is lost, the transport's tasks
+    # fail and that task ends, not the caller's block. Calls made after that fail as
+    # error results the model reads. Errors while connecting are raised here as
+    # McpError.
+    connection = _Connection()
+    # The SDK's task groups, and this one, hand errors out wrapped in exception
+    # groups: unwrapped here when there is one error, so callers can `except McpError`
+    # (nothing is lost: several errors stay a group).
+    try:
+        async with anyio.create_task_group() as tg:
+            session = await tg.start(_connect, server, startup_timeout, connection)
+            try:
+                by_name = {tool.name: tool for tool in connection.listed}
+                if include is not None:
+                    missing = [name for name in include if name not in by_name]
+                    if missing:
+                        raise McpError(
+                            f"the MCP server has no tool named {', '.join(map(repr, missing))}; "
+                            f"it has: {', '.join(by_name) or 'none'}"
+                        )
+                    by_name = {name: by_name[name] for name in include}
+
+                def make(name: str) -> Any:
+                    async def call(**arguments: Any) -> str:
+                        if connection.lost is not None:
+                            raise McpToolError(
+                                f"MCP tool {name!r} failed: the connection to the server was "
+                                f"lost ({connection.lost})"
+                            )
+                        try:
+                            with anyio.fail_after(math.inf if timeout is None else timeout):
+                                result = await session.call_tool(name, arguments)
+                        except TimeoutError:
+                            raise McpToolError(
+                                f"MCP tool {name!r} did not answer within {timeout:g} s"
+                            ) from None
+                        except Exception as exc:  # a lost server, a protocol error: this call fails
+                            raise McpToolError(
+                                f"MCP tool {name!r} failed: {type(exc).__name__}: {exc}"
+                            ) from exc
+                        text = _result_text(result)
+                        if result.is_error:
+                            raise McpToolError(f"MCP tool {name!r} reported an error: {text}")
+                        return text
+
+                    return call
+
+                tools = [
+                    SchemaTool(
+                        prefix + name,
+                        dict(tool.input_schema or {"type": "object"}),
+                        make(name),
+                        description=tool.description or "",
+                        is_async=True,
+                    )
+                    for name, tool in by_name.items()
+                ]
+                yield tools
+            finally:
+                connection.done.set()  # the connection task closes the session and transport
+    except BaseExceptionGroup as group:
+        errors = _leaves(group)
+        if len(errors) == 1:
+            raise errors[0] from errors[0].__cause__
+        raise
+
+
+class _Connection:
+    """What the connection task shares with the block: the tools it listed, why the
+    connection ended early (``lost``), and the signal to close it."""
+
+    def __init__(self) -> None:
+        self.listed: list[Any] = []
+        self.lost: str | None = None
+        self.done = anyio.Event()
+
+
+async def _connect(
+    server: McpStdio | McpHttp,
+    startup_timeout: float,
+    connection: _Connection,
+    *,
+    task_status: anyio.abc.TaskStatus[Any] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Open the transport and session, hand the session over once its tools are
+    listed, and hold them open until the block ends. An error after the hand-over
+    (the server died, the stream broke) ends this task quietly: ``connection.lost``
+    says why, and every later call fails with it."""
+    from mcp import ClientSession, StdioServerParameters, stdio_client
+    from mcp.client.streamable_http import streamable_http_client
+
+    started = False
     try:
         async with AsyncExitStack() as stack:
-            # The transports and the session hold task groups: they are entered in the
-            # stack, and only the handshake below runs under the startup deadline (a
-            # cancel scope must not close around task groups that outlive it).
+            # Only the handshake runs under the startup deadline: a cancel scope must
+            # not close around the task groups the transport and session keep open.
             try:
                 if isinstance(server, McpStdio):
                     params = StdioServerParameters(
@@ -149,10 +237,12 @@ async def open_mcp_tools(
                 else:
                     client = None
                     if server.headers:
-                        import httpx2
+                        from mcp.shared._httpx_utils import create_mcp_http_client
 
+                        # The SDK's own factory: its timeouts (30 s, 300 s to read a
+                        # held stream), not the HTTP client's 5 s default.
                         client = await stack.enter_async_context(
-                            httpx2.AsyncClient(headers=server.headers)
+                            create_mcp_http_client(headers=server.headers)
                         )
                     read, write = await stack.enter_async_context(
                         streamable_http_client(server.url, http_client=client)
@@ -160,7 +250,7 @@ async def open_mcp_tools(
                 session = await stack.enter_async_context(ClientSession(read, write))
                 with anyio.fail_after(startup_timeout):
                     await session.initialize()
-                    listed = (await session.list_tools()).tools
+                    connection.listed = list((await session.list_tools()).tools)
             except TimeoutError:
                 raise McpError(
                     f"the MCP server {server!r} did not start and list its tools within "
@@ -168,52 +258,20 @@ async def open_mcp_tools(
                 ) from None
             except Exception as exc:
                 raise McpError(f"could not connect to the MCP server {server!r}: {exc}") from exc
-            by_name = {tool.name: tool for tool in listed}
-            if include is not None:
-                missing = [name for name in include if name not in by_name]
-                if missing:
-                    raise McpError(
-                        f"the MCP server has no tool named {', '.join(map(repr, missing))}; "
-                        f"it has: {', '.join(by_name) or 'none'}"
-                    )
-                by_name = {name: by_name[name] for name in include}
-
-            def make(name: str) -> Any:
-                async def call(**arguments: Any) -> str:
-                    try:
-                        with anyio.fail_after(math.inf if timeout is None else timeout):
-                            result = await session.call_tool(name, arguments)
-                    except TimeoutError:
-                        raise McpToolError(
-                            f"MCP tool {name!r} did not answer within {timeout:g} s"
-                        ) from None
-                    except Exception as exc:  # a lost server, a protocol error: this call fails
-                        raise McpToolError(
-                            f"MCP tool {name!r} failed: {type(exc).__name__}: {exc}"
-                        ) from exc
-                    text = _result_text(result)
-                    if result.is_error:
-                        raise McpToolError(f"MCP tool {name!r} reported an error: {text}")
-                    return text
-
-                return call
-
-            tools = [
-                SchemaTool(
-                    prefix + name,
-                    dict(tool.input_schema or {"type": "object"}),
-                    make(name),
-                    description=tool.description or "",
-                    is_async=True,
-                )
-                for name, tool in by_name.items()
-            ]
-            yield tools
+            task_status.started(session)
+            started = True
+            await connection.done.wait()
+    except Exception as exc:
+        if not started:
+            raise
+        connection.lost = f"{type(exc).__name__}: {exc}"
     except BaseExceptionGroup as group:
+        if not started:
+            raise
         errors = _leaves(group)
-        if len(errors) == 1:
-            raise errors[0] from errors[0].__cause__
-        raise
+        if not errors:
+            raise  # only cancellations: the block itself is being cancelled
+        connection.lost = "; ".join(f"{type(e).__name__}: {e}" for e in errors)
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:

@@ -13,6 +13,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
+import anyio.lowlevel
 import httpx
 import pytest
 
@@ -189,3 +191,33 @@ def test_schema_tools_refuse_a_schema_that_is_not_an_object() -> None:
         SchemaTool("t", {"type": "array"}, noop)
     with pytest.raises(TypeError, match="not a valid JSON Schema"):
         SchemaTool("t", {"type": "object", "properties": {"a": {"type": 12}}}, noop)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+async def test_an_http_server_that_dies_mid_call_fails_calls_and_not_the_block(
+    http_server: str,
+) -> None:
+    """Over streamable HTTP the SDK's transport tasks fail when the server is gone;
+    they run in the connection's own task, so the caller's block (and a swarm
+    inside it) goes on: the dying call and every later one are error results."""
+    survived = False
+    async with open_mcp_tools(McpHttp(http_server), timeout=10) as tools:
+        box = ToolBox(tools)
+        died = await box.run(call("die", "{}"))
+        assert died.is_error and "MCP tool 'die' failed" in died.content
+        for _ in range(2):
+            after = await box.run(call("add", '{"a": 1, "b": 1}'))
+            assert after.is_error and "MCP tool 'add' failed" in after.content
+        await anyio.lowlevel.checkpoint()  # the block was not cancelled from inside
+        survived = True
+    assert survived
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+async def test_http_headers_keep_the_sdk_timeouts_for_a_slow_tool(http_server: str) -> None:
+    """With headers the HTTP client is made by the SDK's own factory: a tool slower
+    than a plain HTTP client's 5 s default answers within the call's own timeout."""
+    server = McpHttp(http_server, headers={"X-Team": "swarm"})
+    async with open_mcp_tools(server, timeout=30) as tools:
+        slow = await ToolBox(tools).run(call("slow", '{"seconds": 5.5}'))
+    assert not slow.is_error, slow.content

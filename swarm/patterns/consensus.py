@@ -27,6 +27,7 @@ from typing import Literal
 
 import anyio
 
+from ..agents.budget import BudgetExhausted
 from ..agents.runtime import Reply, Swarm
 from ..errors import SwarmError
 
@@ -106,6 +107,9 @@ async def consensus(
 
     Raises:
         NoConsensus: fewer than ``quorum`` voters answered, or the judge failed.
+        BudgetExhausted: the swarm's budget ran out before a quorum answered or
+            before the judge did (its ``__cause__`` is the NoConsensus, with the
+            replies there were).
         UnknownAgent: a voter or the judge is not in the swarm.
         ValueError: a setting is out of its domain (named in the message).
     """
@@ -142,12 +146,18 @@ async def consensus(
             tg.start_soon(vote, name)
     ordered = {name: replies[name] for name in agents if name in replies}
     if len(ordered) < quorum:
-        raise NoConsensus(
+        short = NoConsensus(
             f"only {len(ordered)} of {len(agents)} agents answered (quorum {quorum}); "
             + "; ".join(f"{n}: {type(e).__name__}: {e}" for n, e in errors.items()),
             ordered,
             errors,
         )
+        # A spent budget is the swarm's condition, not this vote's: raised as itself,
+        # as every other pattern does, with what there was in its cause.
+        spent = next((e for e in errors.values() if isinstance(e, BudgetExhausted)), None)
+        if spent is not None:
+            raise spent from short
+        raise short
     keys = {name: normalize(reply.text) for name, reply in ordered.items()}
     votes = Counter(keys.values())
     if method == "judge":
@@ -155,6 +165,10 @@ async def consensus(
         try:
             verdict = await swarm.ask(
                 judge, _judge_prompt(question, [r.text for r in ordered.values()]), timeout=timeout
+            )
+        except BudgetExhausted as exc:
+            raise exc from NoConsensus(
+                f"the judge {judge!r} was not asked: the budget is spent", ordered, errors
             )
         except Exception as exc:
             raise NoConsensus(

@@ -13,7 +13,16 @@ import pytest
 from providers import Message
 from providers.sim import ModelProfile, SimConfig, open_simulator
 from swarm import EngineConfig, ProviderConfig, RetryPolicy, open_engine
-from swarm.agents import Agent, AgentContext, AgentError, ReplyTimeout, UnknownAgent, open_swarm
+from swarm.agents import (
+    Agent,
+    AgentContext,
+    AgentError,
+    Budget,
+    BudgetExhausted,
+    ReplyTimeout,
+    UnknownAgent,
+    open_swarm,
+)
 from swarm.agents.runtime import Swarm
 from swarm.patterns import (
     NoConsensus,
@@ -325,6 +334,28 @@ async def test_consensus_across_model_agents_on_the_simulator() -> None:
     async with swarm_of(*agents) as crew:
         result = await consensus(crew, ["m0", "m1", "m2"], "Why?", method="judge", judge="judge")
     assert result.answer and len(result.replies) == 3 and not result.errors
+
+
+async def test_a_budget_spent_before_a_quorum_is_raised_as_budget_exhausted() -> None:
+    """The swarm's budget running out is the swarm's condition: consensus raises it
+    as every pattern does, with the NoConsensus (what answers there were) as cause."""
+    slow = ModelProfile(ttft=0.0, tokens_per_second=5, output_tokens=200)
+    async with open_simulator(SimConfig(models={"slow": slow})) as sim:
+        config = EngineConfig(
+            providers={
+                "sim": ProviderConfig(family="openai", base_url=sim.openai_base_url, api_key="sk-t")
+            },
+            default_provider="sim",
+            retry=RetryPolicy(max_attempts=1),
+        )
+        voters = [Agent(f"v{i}", "Answer.", model="slow") for i in range(3)]
+        async with open_engine(config, env={}) as engine:
+            async with open_swarm(engine, voters, budget=Budget(seconds=0.3)) as crew:
+                with anyio.fail_after(20), pytest.raises(BudgetExhausted, match="time") as caught:
+                    await consensus(crew, ["v0", "v1", "v2"], "Why?")
+            assert engine.ledger.statistics().in_flight == 0
+    cause = caught.value.__cause__
+    assert isinstance(cause, NoConsensus) and set(cause.errors) == {"v0", "v1", "v2"}
 
 
 async def test_consensus_refuses_bad_settings() -> None:

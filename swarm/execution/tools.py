@@ -18,6 +18,7 @@ from typing import Any, Literal
 import anyio
 import anyio.to_thread
 import msgspec
+import sniffio
 
 from providers.errors import ToolArgumentsError
 from providers.messages import Message, ToolCall, ToolSpec
@@ -95,7 +96,10 @@ class ToolBox:
         self.timeout = timeout
         self.max_parallel = max_parallel
         self._threads = threads
-        self._limiter: anyio.CapacityLimiter | None = None  # made in the loop
+        # Made in the loop, and again if the box moves to another loop library (a
+        # limiter belongs to the library that made it: trio's cannot serve asyncio).
+        self._limiter: anyio.CapacityLimiter | None = None
+        self._limiter_library = ""
         self._tools: dict[str, Tool] = {}
         self._timeouts: dict[str, float | None] = {}
         self._handlers: dict[str, Callable[..., Any]] = {}
@@ -248,8 +252,10 @@ class ToolBox:
             fn, kwargs = tool.func, dict(arguments)
         if tool.is_async or (handler is not None and _is_async(handler)):
             return await fn(*args, **kwargs)
-        if self._limiter is None:
+        library = sniffio.current_async_library()
+        if self._limiter is None or library != self._limiter_library:
             self._limiter = anyio.CapacityLimiter(self._threads)
+            self._limiter_library = library
         # abandon_on_cancel: a timed-out sync tool cannot be stopped (Python threads
         # cannot be killed); its result is dropped and its thread finishes alone.
         return await anyio.to_thread.run_sync(

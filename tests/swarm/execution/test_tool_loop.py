@@ -334,3 +334,25 @@ async def test_an_error_in_the_loops_block_comes_out_as_itself() -> None:
                     if isinstance(event, ToolStarted):
                         raise LookupError("mine")
         assert engine.statistics().ledger.in_flight == 0
+
+
+def test_one_tool_box_serves_trio_then_asyncio_in_one_process() -> None:
+    """An application may run a box under trio (or the blocking portal) and later
+    under asyncio: the sync tools' thread limiter is made for the loop that runs."""
+
+    def double(n: int) -> int:
+        """Twice n.
+
+        Args:
+            n: A number.
+        """
+        return 2 * n
+
+    box = ToolBox([double])
+
+    async def run(n: int) -> str:
+        return (await box.run(ToolCall(id="c", name="double", arguments=f'{{"n": {n}}}'))).content
+
+    assert anyio.run(run, 2, backend="trio") == "4"
+    assert anyio.run(run, 3, backend="asyncio") == "6"
+    assert anyio.run(run, 4, backend="trio") == "8"

@@ -43,9 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_config(args: argparse.Namespace) -> SimConfig:
-    """The SimConfig the command line asks for (file first, then flags)."""
-    cfg = load_config(args.config) if args.config else SimConfig(port=8000)
+def build_config(args: argparse.Namespace, base: SimConfig | None = None) -> SimConfig:
+    """The SimConfig the command line asks for (the file's, ``base`` if loaded
+    already, then the flags)."""
+    if base is not None:
+        cfg = base
+    else:
+        cfg = load_config(args.config) if args.config else SimConfig(port=8000)
     if args.host is not None:
         cfg.host = args.host
     if args.port is not None:
@@ -80,8 +84,17 @@ def run(args: argparse.Namespace) -> int:
 
     from .server import Simulator
 
+    # Exit status as swarm run's: 3 a config file that cannot be used, 2 a bad flag
+    # (or a port that cannot be bound), 0 stopped by Ctrl-C.
+    base = None
+    if args.config:
+        try:
+            base = load_config(args.config)
+        except (ValueError, msgspec.ValidationError, OSError) as exc:
+            print(f"swarm sim: the config file {args.config}: {exc}", file=sys.stderr)
+            return 3
     try:
-        cfg = build_config(args)
+        cfg = build_config(args, base)
     except (ValueError, msgspec.ValidationError, OSError) as exc:
         print(f"swarm sim: {exc}", file=sys.stderr)
         return 2
@@ -108,9 +121,22 @@ def run(args: argparse.Namespace) -> int:
         trio.run(main)
     except KeyboardInterrupt:
         return 0
-    except OSError as exc:
-        print(f"swarm sim: {exc}", file=sys.stderr)
-        return 1
+    except (OSError, BaseExceptionGroup) as raised:
+        # Binding fails inside the nursery, so it comes wrapped in a group.
+        cause: BaseException = raised
+        if isinstance(raised, BaseExceptionGroup):
+            found, rest = raised.split(OSError)
+            if found is None or rest is not None:
+                raise
+            cause = found
+            while isinstance(cause, BaseExceptionGroup):
+                cause = cause.exceptions[0]
+        print(
+            f"swarm sim: cannot listen on {cfg.host}:{cfg.port}: {cause}; pick another "
+            "--port (0: any free port) or stop what holds it",
+            file=sys.stderr,
+        )
+        return 2
     return 0
 
 

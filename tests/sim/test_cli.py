@@ -71,3 +71,36 @@ def test_python_m_providers_sim_serves() -> None:
         proc.wait(10)
         assert proc.stdout is not None
         proc.stdout.close()
+
+
+def test_a_busy_port_and_a_missing_config_are_errors_with_their_own_exit_codes(
+    tmp_path: Path,
+) -> None:
+    """A port something else holds: exit 2 and a message naming it and the fix (it
+    was a traceback out of the server's nursery); a config file that cannot be read:
+    exit 3, as swarm run uses for files."""
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        busy = subprocess.run(
+            [sys.executable, "-m", "providers.sim", "--port", str(port)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert busy.returncode == 2, busy.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in busy.stderr and "--port" in busy.stderr
+    assert "Traceback" not in busy.stderr
+    missing = subprocess.run(
+        [sys.executable, "-m", "providers.sim", "--config", str(tmp_path / "nope.toml")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert missing.returncode == 3, missing.stderr
+    assert "nope.toml" in missing.stderr and "Traceback" not in missing.stderr

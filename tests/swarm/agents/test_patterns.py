@@ -44,9 +44,11 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
 
 
 @asynccontextmanager
-async def swarm_of(*agents: Agent) -> AsyncIterator[Swarm]:
+async def swarm_of(
+    *agents: Agent, models: dict[str, ModelProfile] | None = None, budget: Budget | None = None
+) -> AsyncIterator[Swarm]:
     profile = ModelProfile(ttft=0.0, tokens_per_second=0, output_tokens=12)
-    async with open_simulator(SimConfig(models={"m": profile})) as sim:
+    async with open_simulator(SimConfig(models=models or {"m": profile})) as sim:
         config = EngineConfig(
             providers={
                 "sim": ProviderConfig(family="openai", base_url=sim.openai_base_url, api_key="sk-t")
@@ -54,8 +56,12 @@ async def swarm_of(*agents: Agent) -> AsyncIterator[Swarm]:
             default_provider="sim",
             retry=RetryPolicy(max_attempts=1),
         )
-        async with open_engine(config, env={}) as engine, open_swarm(engine, agents) as crew:
+        async with (
+            open_engine(config, env={}) as engine,
+            open_swarm(engine, agents, budget=budget) as crew,
+        ):
             yield crew
+        assert engine.ledger.statistics().in_flight == 0
 
 
 class Gauge:
@@ -340,20 +346,10 @@ async def test_a_budget_spent_before_a_quorum_is_raised_as_budget_exhausted() ->
     """The swarm's budget running out is the swarm's condition: consensus raises it
     as every pattern does, with the NoConsensus (what answers there were) as cause."""
     slow = ModelProfile(ttft=0.0, tokens_per_second=5, output_tokens=200)
-    async with open_simulator(SimConfig(models={"slow": slow})) as sim:
-        config = EngineConfig(
-            providers={
-                "sim": ProviderConfig(family="openai", base_url=sim.openai_base_url, api_key="sk-t")
-            },
-            default_provider="sim",
-            retry=RetryPolicy(max_attempts=1),
-        )
-        voters = [Agent(f"v{i}", "Answer.", model="slow") for i in range(3)]
-        async with open_engine(config, env={}) as engine:
-            async with open_swarm(engine, voters, budget=Budget(seconds=0.3)) as crew:
-                with anyio.fail_after(20), pytest.raises(BudgetExhausted, match="time") as caught:
-                    await consensus(crew, ["v0", "v1", "v2"], "Why?")
-            assert engine.ledger.statistics().in_flight == 0
+    voters = [Agent(f"v{i}", "Answer.", model="slow") for i in range(3)]
+    async with swarm_of(*voters, models={"slow": slow}, budget=Budget(seconds=0.3)) as crew:
+        with anyio.fail_after(20), pytest.raises(BudgetExhausted, match="time") as caught:
+            await consensus(crew, ["v0", "v1", "v2"], "Why?")
     cause = caught.value.__cause__
     assert isinstance(cause, NoConsensus) and set(cause.errors) == {"v0", "v1", "v2"}
 

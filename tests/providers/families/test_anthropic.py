@@ -799,6 +799,36 @@ def test_extended_thinking_stream() -> None:
     assert response.finish_reason == "stop"
 
 
+def test_thinking_tokens_in_the_usage_are_reasoning_tokens() -> None:
+    """Anthropic reports the tokens spent thinking as
+    ``usage.output_tokens_details.thinking_tokens`` (part of ``output_tokens``), in
+    ``message_delta`` and in a whole response: they are ``reasoning_tokens``."""
+    data = recorded("anthropic", "thinking.sse").replace(
+        b'"usage": {"output_tokens": 178}',
+        b'"usage": {"output_tokens": 178, "output_tokens_details": {"thinking_tokens": 151}}',
+    )
+    assert b"thinking_tokens" in data
+    usage = assemble(decode_every_way("anthropic", data)).usage
+    assert (usage.output_tokens, usage.reasoning_tokens) == (178, 151)
+    assert assemble(stream("thinking.sse")).usage.reasoning_tokens == 0  # not reported
+    raw = {
+        "id": "msg_02",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-sonnet-4-5-20250929",
+        "content": [{"type": "text", "text": "21"}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": 12,
+            "output_tokens": 90,
+            "output_tokens_details": {"thinking_tokens": 80},
+        },
+    }
+    response = FAMILY.decode_response(json.dumps(raw).encode())
+    assert response.usage == Usage(input_tokens=12, output_tokens=90, reasoning_tokens=80)
+
+
 def test_redacted_thinking_stream() -> None:
     events = stream("redacted_thinking_tool.sse")
     first = next(e for e in events if isinstance(e, ReasoningDelta))

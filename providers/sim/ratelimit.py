@@ -93,7 +93,7 @@ class RateLimiter:
                 tokens=_quota(tok),
                 refused_on="requests",
                 retry_after=req.wait_for(1.0),
-                used=int(req.capacity - req.level),
+                used=_used(req),
                 requested=1,
                 limit=int(req.capacity),
             )
@@ -105,7 +105,7 @@ class RateLimiter:
                 tokens=_quota(tok),
                 refused_on="tokens",
                 retry_after=wait,
-                used=int(tok.capacity - tok.level),
+                used=_used(tok),
                 requested=cost,
                 limit=int(tok.capacity),
             )
@@ -114,6 +114,13 @@ class RateLimiter:
         if tok is not None:
             tok.level -= cost
         return Decision(ok=True, requests=_quota(req), tokens=_quota(tok))
+
+
+def _used(b: _Bucket) -> int:
+    """What the 429 message reports as used: rounded up, as the providers count whole
+    requests and tokens (at rpm 1, one request sent and a sliver refilled is "Used 1",
+    not 0); the epsilon keeps float noise on a full bucket from adding one."""
+    return max(0, math.ceil(b.capacity - b.level - 1e-9))
 
 
 def _quota(b: _Bucket | None) -> Quota | None:

@@ -41,6 +41,8 @@ async def test_rpm_limit_gives_the_family_429(family: str) -> None:
                 and body["error"]["type"] == "requests"
             )
             assert "retry-after-ms" in refused.headers
+            # Both requests of the minute are counted, though a sliver has refilled.
+            assert "Limit 2, Used 2, Requested 1." in body["error"]["message"]
             info = parse_rate_limit_headers(ok1.headers, 0.0)
             assert (info.requests_limit, info.requests_remaining) == (2, 1)
             assert parse_rate_limit_headers(ok2.headers, 0.0).requests_remaining == 0

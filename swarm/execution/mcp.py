@@ -142,54 +142,12 @@ async def open_mcp_tools(
     # (nothing is lost: several errors stay a group).
     try:
         async with anyio.create_task_group() as tg:
-            session = await tg.start(_connect, server, startup_timeout, connection)
+            session, listed = await tg.start(_connect, server, startup_timeout, connection)
             try:
-                by_name = {tool.name: tool for tool in connection.listed}
-                if include is not None:
-                    missing = [name for name in include if name not in by_name]
-                    if missing:
-                        raise McpError(
-                            f"the MCP server has no tool named {', '.join(map(repr, missing))}; "
-                            f"it has: {', '.join(by_name) or 'none'}"
-                        )
-                    by_name = {name: by_name[name] for name in include}
-
-                def make(name: str) -> Any:
-                    async def call(**arguments: Any) -> str:
-                        if connection.lost is not None:
-                            raise McpToolError(
-                                f"MCP tool {name!r} failed: the connection to the server was "
-                                f"lost ({connection.lost})"
-                            )
-                        try:
-                            with anyio.fail_after(math.inf if timeout is None else timeout):
-                                result = await session.call_tool(name, arguments)
-                        except TimeoutError:
-                            raise McpToolError(
-                                f"MCP tool {name!r} did not answer within {timeout:g} s"
-                            ) from None
-                        except Exception as exc:  # a lost server, a protocol error: this call fails
-                            raise McpToolError(
-                                f"MCP tool {name!r} failed: {type(exc).__name__}: {exc}"
-                            ) from exc
-                        text = _result_text(result)
-                        if result.is_error:
-                            raise McpToolError(f"MCP tool {name!r} reported an error: {text}")
-                        return text
-
-                    return call
-
-                tools = [
-                    SchemaTool(
-                        prefix + name,
-                        dict(tool.input_schema or {"type": "object"}),
-                        make(name),
-                        description=tool.description or "",
-                        is_async=True,
-                    )
-                    for name, tool in by_name.items()
+                yield [
+                    _schema_tool(session, connection, name, tool, prefix, timeout)
+                    for name, tool in _select(listed, include).items()
                 ]
-                yield tools
             finally:
                 connection.done.set()  # the connection task closes the session and transport
     except BaseExceptionGroup as group:
@@ -199,12 +157,59 @@ async def open_mcp_tools(
         raise
 
 
+def _select(listed: list[Any], include: Sequence[str] | None) -> dict[str, Any]:
+    """The server's tools by name, only those in ``include`` when it is given."""
+    by_name = {tool.name: tool for tool in listed}
+    if include is None:
+        return by_name
+    missing = [name for name in include if name not in by_name]
+    if missing:
+        raise McpError(
+            f"the MCP server has no tool named {', '.join(map(repr, missing))}; "
+            f"it has: {', '.join(by_name) or 'none'}"
+        )
+    return {name: by_name[name] for name in include}
+
+
+def _schema_tool(
+    session: Any, connection: _Connection, name: str, tool: Any, prefix: str, timeout: float | None
+) -> SchemaTool:
+    """The server's tool ``name`` as a tool the box runs; every failure (a lost
+    connection, a timeout, an error the server reports) is an McpToolError, which
+    the box turns into an error result the model reads."""
+
+    async def call(**arguments: Any) -> str:
+        if connection.lost is not None:
+            raise McpToolError(
+                f"MCP tool {name!r} failed: the connection to the server was lost "
+                f"({connection.lost})"
+            )
+        try:
+            with anyio.fail_after(math.inf if timeout is None else timeout):
+                result = await session.call_tool(name, arguments)
+        except TimeoutError:
+            raise McpToolError(f"MCP tool {name!r} did not answer within {timeout:g} s") from None
+        except Exception as exc:  # a lost server, a protocol error: this call fails
+            raise McpToolError(f"MCP tool {name!r} failed: {type(exc).__name__}: {exc}") from exc
+        text = _result_text(result)
+        if result.is_error:
+            raise McpToolError(f"MCP tool {name!r} reported an error: {text}")
+        return text
+
+    return SchemaTool(
+        prefix + name,
+        dict(tool.input_schema or {"type": "object"}),
+        call,
+        description=tool.description or "",
+        is_async=True,
+    )
+
+
 class _Connection:
-    """What the connection task shares with the block: the tools it listed, why the
-    connection ended early (``lost``), and the signal to close it."""
+    """What the connection task shares with the block's tools: why the connection
+    ended early (``lost``), and the signal to close it (``done``)."""
 
     def __init__(self) -> None:
-        self.listed: list[Any] = []
         self.lost: str | None = None
         self.done = anyio.Event()
 
@@ -216,7 +221,7 @@ async def _connect(
     *,
     task_status: anyio.abc.TaskStatus[Any] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Open the transport and session, hand the session over once its tools are
+    """Open the transport and session, hand over (session, its tools) once they are
     listed, and hold them open until the block ends. An error after the hand-over
     (the server died, the stream broke) ends this task quietly: ``connection.lost``
     says why, and every later call fails with it."""
@@ -250,7 +255,7 @@ async def _connect(
                 session = await stack.enter_async_context(ClientSession(read, write))
                 with anyio.fail_after(startup_timeout):
                     await session.initialize()
-                    connection.listed = list((await session.list_tools()).tools)
+                    listed = list((await session.list_tools()).tools)
             except TimeoutError:
                 raise McpError(
                     f"the MCP server {server!r} did not start and list its tools within "
@@ -258,13 +263,10 @@ async def _connect(
                 ) from None
             except Exception as exc:
                 raise McpError(f"could not connect to the MCP server {server!r}: {exc}") from exc
-            task_status.started(session)
+            task_status.started((session, listed))
             started = True
             await connection.done.wait()
-    except Exception as exc:
-        if not started:
-            raise
-        connection.lost = f"{type(exc).__name__}: {exc}"
+    # Groups first (ExceptionGroup is an Exception too): the reason is their leaves.
     except BaseExceptionGroup as group:
         if not started:
             raise
@@ -272,6 +274,10 @@ async def _connect(
         if not errors:
             raise  # only cancellations: the block itself is being cancelled
         connection.lost = "; ".join(f"{type(e).__name__}: {e}" for e in errors)
+    except Exception as exc:
+        if not started:
+            raise
+        connection.lost = f"{type(exc).__name__}: {exc}"
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:

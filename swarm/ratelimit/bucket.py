@@ -58,7 +58,7 @@ class TokenBucket:
             above capacity.
     """
 
-    __slots__ = ("_capacity", "_corrections", "_level", "_rate", "_slow_rate", "_slow_until", "_t")
+    __slots__ = ("_capacity", "_level", "_rate", "_slow_rate", "_slow_until", "_t")
 
     def __init__(
         self, *, rate: float, capacity: float, now: float, level: float | None = None
@@ -71,8 +71,6 @@ class TokenBucket:
         self._capacity = float(capacity)
         self._level = float(capacity if level is None else level)
         self._t = float(now)
-        # Total the level was ever lowered by ``correct`` or a capacity clip; see ``mark``.
-        self._corrections = 0.0
         # Until ``_slow_until`` the refill runs at most at ``_slow_rate`` (set by the
         # ``reset_in`` of a correction: never refill faster than the provider does).
         self._slow_rate = math.inf
@@ -94,16 +92,6 @@ class TokenBucket:
         """The level at ``now``: what could be granted now. Negative while in debt."""
         self._advance(now)
         return self._level
-
-    def mark(self, now: float) -> float:
-        """An opaque reading to pass back to ``correct`` with a later, stale header.
-
-        Take it right after the grant whose response will carry the provider's headers.
-        It is the level plus every correction so far, so ``correct`` can tell how much
-        of the drift it sees in that header was already removed since.
-        """
-        self._advance(now)
-        return self._level + self._corrections
 
     def wait_time(self, amount: float, now: float) -> float:
         """Seconds from ``now`` until ``amount`` could be granted; 0.0 if it can be now.
@@ -167,7 +155,7 @@ class TokenBucket:
         """Change the refill rate (and optionally the capacity) from ``now`` on.
 
         The refill up to ``now`` is credited at the old rate first. A smaller capacity
-        clips the level to it, and the clip counts as a correction (see ``mark``).
+        clips the level to it.
 
         Raises:
             ValueError: A rate or capacity that is not a positive finite number.
@@ -179,14 +167,7 @@ class TokenBucket:
         self._rate = float(rate)
         if capacity is not None:
             self._capacity = float(capacity)
-            if self._level > self._capacity:
-                # Clipping lowers the level as ``correct`` does, so it is counted with
-                # the corrections: a header whose mark predates the clip must not take
-                # the same drift off again (a limiter lowers the capacity when the first
-                # response reports a limit below the configured one, and then corrects
-                # from that same response's ``remaining``).
-                self._corrections += self._level - self._capacity
-                self._level = self._capacity
+            self._level = min(self._level, self._capacity)
 
     def correct(
         self,
@@ -194,24 +175,26 @@ class TokenBucket:
         reset_in: float | None,
         now: float,
         *,
-        mark: float | None = None,
+        unseen: float = 0.0,
     ) -> float:
         """Align with a provider's rate-limit headers: ``remaining`` now, full in ``reset_in``.
 
         How a provider's window is combined with this continuous bucket:
 
-        * **Only ever lower.** A header is a snapshot taken when the provider admitted one
-          request; requests sent since are in flight and not in it. Raising the level to
-          a stale ``remaining`` is how a client overshoots, so the level is lowered to
-          the provider's figure when it is below ours, and otherwise left alone (our own
-          refill already credits what the provider will give back).
-        * **Stale snapshots.** With ``mark`` (from ``mark()`` right after the grant the
-          header answers), the drift is measured at the snapshot's time,
-          ``mark - remaining``, less whatever ``correct`` already removed since. The
-          result is the level replayed from the provider's figure: what we granted,
-          refunded and refilled since the snapshot is applied on top of it, so requests
-          still in flight are not forgiven. Without ``mark`` the header is taken as
-          fresh.
+        * **Only ever lower.** Raising the level to a provider's figure is how a client
+          overshoots (the figure is a snapshot, and what was sent since is not in it), so
+          the level is lowered to the provider's figure when it is below ours, and
+          otherwise left alone (our own refill already credits what the provider will
+          give back).
+        * **Calls in flight.** A header is the provider's snapshot when it admitted one
+          call. What this bucket granted and the provider had not admitted by then is
+          not in it; ``unseen`` is that amount, so the provider's level as this bucket
+          counts it is ``remaining - unseen``, compared with the level now. (A limiter
+          estimates ``unseen`` from the calls granted after that one whose own headers
+          have not come back: ``swarm.ratelimit.unheard``.) The provider's refill since
+          its snapshot is not credited: the header does not say when it was taken, and
+          guessing early overshoots, so the error is a small constant margin on the
+          safe side, not a loss of rate.
         * **Never refill faster than the provider.** ``reset_in`` is when the provider
           says its quota is full again. If this bucket, refilling at its rate from the
           corrected level, would be full sooner, its refill is slowed until then to
@@ -229,31 +212,26 @@ class TokenBucket:
             remaining: What the provider said is left (>= 0).
             reset_in: Seconds until the provider's quota is full again, or None.
             now: The time the header arrived.
-            mark: ``mark()`` taken right after the grant this header answers, or None.
+            unseen: What this bucket granted that the provider had not yet admitted when
+                it took the snapshot (>= 0); 0 takes the header as fresh.
 
         Returns:
             How much the level was lowered (0.0 when the header was not below it).
 
         Raises:
-            ValueError: ``remaining`` or ``reset_in`` negative or not finite, or a
-                ``mark`` that is not finite.
+            ValueError: ``remaining``, ``reset_in`` or ``unseen`` negative or not finite.
         """
         _check_amount("remaining", remaining)
         if reset_in is not None:
             _check_amount("reset_in", reset_in)
-        if mark is not None and not math.isfinite(mark):
-            raise ValueError(f"mark must be finite, got {mark!r}")
+        _check_amount("unseen", unseen)
         self._advance(now)
-        if mark is None:
-            excess = self._level - remaining
-        else:
-            excess = mark - self._corrections - remaining
+        # Exactly the provider's figure when fresh (no float residue from a subtraction).
+        provider = remaining - unseen if unseen else remaining
         lowered = 0.0
-        if excess > 0.0:
-            # Fresh: exactly ``remaining`` (no float residue from the subtraction).
-            self._level = remaining if mark is None else self._level - excess
-            self._corrections += excess
-            lowered = excess
+        if self._level > provider:
+            lowered = self._level - provider
+            self._level = provider
         if reset_in is not None and reset_in > 0.0:
             deficit = self._capacity - self._level
             slow = deficit / reset_in if deficit > 0.0 else math.inf

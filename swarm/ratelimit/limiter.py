@@ -49,6 +49,7 @@ from ..errors import SwarmError
 from .adaptive import AIMDConfig, AIMDController
 from .bucket import TokenBucket
 from .concurrency import ConcurrencyLimit, FixedConcurrency, GradientConcurrency, concurrency_limit
+from .unheard import UnheardTally
 
 __all__ = [
     "LimitKind",
@@ -111,15 +112,16 @@ class Permit(msgspec.Struct, kw_only=True, frozen=True, tag="permit"):
         id: Unique within the limiter that issued it.
         granted_at: When it was granted.
         tokens: Tokens reserved (the cost's total; 0 without a TPM limit).
-        request_mark: The RPM bucket's ``mark`` after this grant (for stale headers).
-        token_mark: The TPM bucket's ``mark`` after this grant.
+        holds_request: It took one request from the RPM limit (False when that limit
+            was not known yet at its grant: there is nothing to refund or count).
+        holds_tokens: It took ``tokens`` from the TPM limit (likewise).
     """
 
     id: int
     granted_at: float
     tokens: int
-    request_mark: float | None = None
-    token_mark: float | None = None
+    holds_request: bool = False
+    holds_tokens: bool = False
 
 
 class Wait(msgspec.Struct, kw_only=True, frozen=True, tag="wait"):
@@ -296,6 +298,9 @@ class RateLimiter:
             and config.concurrency is None
         )
         self._outstanding: dict[int, _Held] = {}
+        # The outstanding permits whose response headers have not come back, with what
+        # they hold: how stale a header is (see ``on_response_headers``).
+        self._unheard = UnheardTally()
         self._next_id = 1
         self._paused_until = -math.inf
         self._grants = 0
@@ -345,22 +350,21 @@ class RateLimiter:
             if not self._concurrency.acquire():
                 return self._wait(None, "concurrency")
             slot = True
-        request_mark = token_mark = None
         if self._rpm:
             self._rpm.bucket.reserve(1.0, now)
-            request_mark = self._rpm.bucket.mark(now)
         if self._tpm:
             self._tpm.bucket.reserve(float(tokens), now)
-            token_mark = self._tpm.bucket.mark(now)
         permit = Permit(
             id=self._next_id,
             granted_at=now,
             tokens=tokens,
-            request_mark=request_mark,
-            token_mark=token_mark,
+            holds_request=self._rpm is not None,
+            holds_tokens=self._tpm is not None,
         )
         self._next_id += 1
         self._outstanding[permit.id] = _Held(permit, slot)
+        if self._rpm or self._tpm:
+            self._unheard.add(permit.id, 1 if self._rpm else 0, tokens)
         self._grants += 1
         return permit
 
@@ -409,6 +413,7 @@ class RateLimiter:
             raise ValueError("retry_after and limit only go with outcome='rate_limited'")
 
         del self._outstanding[permit.id]
+        self._unheard.remove(permit.id)
         self._released += 1
         if outcome != "unsent":
             self._probing = False  # a response came back (its headers, if any, first)
@@ -420,11 +425,11 @@ class RateLimiter:
                 self._concurrency.release()
         if outcome in ("unsent", "rate_limited"):
             # Only what this permit reserved (a limit learned after its grant has none).
-            if self._rpm and permit.request_mark is not None:
+            if self._rpm and permit.holds_request:
                 self._rpm.bucket.refund(1.0, now)
-            if self._tpm and permit.token_mark is not None:
+            if self._tpm and permit.holds_tokens:
                 self._tpm.bucket.refund(float(permit.tokens), now)
-        elif usage_tokens is not None and self._tpm and permit.token_mark is not None:
+        elif usage_tokens is not None and self._tpm and permit.holds_tokens:
             # (A permit granted before a token limit was learned reserved nothing; the
             # headers that created the bucket already counted its tokens.)
             excess = usage_tokens - permit.tokens
@@ -449,9 +454,11 @@ class RateLimiter:
                 The combined ``tokens_*`` figures are used; Anthropic's separate input
                 and output token limits are not (the TPM bucket counts both together).
             now: When the headers arrived.
-            permit: The permit of the call this response answers (released or not): its
-                marks let a header that is stale by the requests sent since be applied
-                without forgiving them. None: the headers are taken as fresh.
+            permit: The permit of the call this response answers (released or not).
+                With it, the provider's figures are taken as excluding what the permits
+                granted after it and still waiting for their own headers hold (see
+                ``swarm.ratelimit.unheard`` for why both conditions). None: the headers
+                are taken as fresh.
 
         Raises:
             ValueError: ``now`` is not finite, or a figure is negative or not finite;
@@ -471,22 +478,28 @@ class RateLimiter:
                 raise ValueError(f"RateLimitInfo.{name} must be >= 0 and finite, got {value!r}")
         self._sync(now)
         self._probing = False
+        unseen_requests = unseen_tokens = 0
+        if permit is not None:
+            held = self._outstanding.get(permit.id)
+            if held is not None and held.permit == permit:
+                self._unheard.remove(permit.id)
+            unseen_requests, unseen_tokens = self._unheard.after(permit.id)
         if self._config.learn_from_headers:
             self._learn(info, now)
-        for lim, limit, remaining, reset, mark in (
+        for lim, limit, remaining, reset, unseen in (
             (
                 self._rpm,
                 info.requests_limit,
                 info.requests_remaining,
                 info.requests_reset,
-                permit.request_mark if permit is not None else None,
+                unseen_requests,
             ),
             (
                 self._tpm,
                 info.tokens_limit,
                 info.tokens_remaining,
                 info.tokens_reset,
-                permit.token_mark if permit is not None else None,
+                unseen_tokens,
             ),
         ):
             if lim is None:
@@ -495,7 +508,7 @@ class RateLimiter:
                 lim.controller.on_limit_reported(limit / 60.0, now)
                 lim.sync(now)
             if remaining is not None:
-                lim.bucket.correct(float(remaining), reset, now, mark=mark)
+                lim.bucket.correct(float(remaining), reset, now, unseen=float(unseen))
 
     def on_rate_limited(
         self,
@@ -572,8 +585,9 @@ class RateLimiter:
 
     def _learn(self, info: RateLimitInfo, now: float) -> None:
         # A limit created here starts full; the caller's correction then lowers it to
-        # the response's ``remaining`` (the permits granted before it carry no mark,
-        # so the figure is taken as fresh: nothing in flight is counted twice).
+        # the response's ``remaining``. The permits granted before it hold nothing of
+        # it and are not in its unheard sum: the provider counts them as they arrive,
+        # and the next headers bring them in.
         if self._rpm is None and info.requests_limit:
             self._rpm = _Limit(info.requests_limit, None, self._aimd, now)
         if self._tpm is None and info.tokens_limit:

@@ -145,6 +145,11 @@ class Workload:
     ttft: tuple[float, float] = (0.2, 1.0)
     tokens_per_second: float = 100.0
     network: float = 0.02
+    # Each request's way to the provider takes up to this much longer, drawn per call:
+    # with it the provider admits calls in a different order than they were granted
+    # (separate connections, a busy event loop, a proxy), and headers come back in yet
+    # another (each call's time to first token differs).
+    network_jitter: float = 0.0
 
 
 def run_flood(
@@ -196,7 +201,8 @@ def run_flood(
             else:
                 at(now + result.seconds, again)
             return
-        at(now + wl.network, lambda t: arrive(t, result, true_input, output))
+        way = wl.network + (rng.uniform(0.0, wl.network_jitter) if wl.network_jitter else 0.0)
+        at(now + way, lambda t: arrive(t, result, true_input, output))
 
     def arrive(now: float, permit: Permit, true_input: int, output: int) -> None:
         stats["sent"] += 1

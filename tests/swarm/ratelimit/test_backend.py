@@ -46,7 +46,7 @@ def test_local_backend_implements_the_protocol() -> None:
 def test_every_message_survives_the_wire(codec: object) -> None:
     encode = codec.encode  # type: ignore[attr-defined]
     decode = codec.decode  # type: ignore[attr-defined]
-    permit = Permit(id=7, granted_at=1.5, tokens=200, request_mark=59.0, token_mark=5800.0)
+    permit = Permit(id=7, granted_at=1.5, tokens=200, holds_request=True, holds_tokens=True)
     messages: list[object] = [
         AcquireRequest(cost=COST, now=1.0),
         ReleaseRequest(

@@ -88,16 +88,14 @@ def test_set_rate_with_a_smaller_capacity_clips_the_level() -> None:
     assert b.level(100.0) == 30.0
 
 
-def test_a_capacity_clip_counts_as_a_correction_for_earlier_marks() -> None:
+def test_a_capacity_clip_then_the_same_headers_remaining() -> None:
     # Configured at 120 but the provider allows 60: the first grant's response
     # reports the limit (clip to 60) and its remaining (59) together.
     b = TokenBucket(rate=2.0, capacity=120, now=0.0)
     b.reserve(1, 0.0)
-    first = b.mark(0.0)
     b.set_rate(1.0, 0.0, capacity=60)
     assert b.level(0.0) == 60.0
-    # The clip already took 59 of the 60 of drift that header shows; 1 is left.
-    assert b.correct(remaining=59, reset_in=None, now=0.0, mark=first) == 1.0
+    assert b.correct(remaining=59, reset_in=None, now=0.0) == 1.0
     assert b.level(0.0) == 59.0
 
 
@@ -114,33 +112,36 @@ def test_correct_never_raises_the_level() -> None:
     assert b.level(0.0) == 10.0
 
 
-def test_a_stale_header_does_not_forgive_requests_sent_after_its_snapshot() -> None:
+def test_a_stale_header_does_not_forgive_what_the_provider_had_not_seen() -> None:
     b = TokenBucket(rate=1.0, capacity=100, now=0.0)
-    b.reserve(10, 0.0)
-    first = b.mark(0.0)  # the provider's snapshot for this request
-    b.reserve(20, 0.0)  # sent after it: not in that snapshot
-    assert b.level(0.0) == 70.0
+    b.reserve(10, 0.0)  # the call whose header this is
+    b.reserve(20, 0.0)  # not admitted yet when the provider took its snapshot
     # The provider saw 10 more than we did (another client) when it admitted the first.
-    assert b.correct(remaining=80, reset_in=None, now=2.0, mark=first) == 10.0
-    assert b.level(2.0) == 62.0  # 80 - 20 sent since + 2 s of refill
+    assert b.correct(remaining=80, reset_in=None, now=2.0, unseen=20) == 12.0
+    # 80 - 20 unseen; the provider's refill since its snapshot is not guessed at.
+    assert b.level(2.0) == 60.0
     # Taken as fresh, the same header would have forgiven the 20 in flight:
     fresh = TokenBucket(rate=1.0, capacity=100, now=0.0, level=72.0)
     fresh.correct(remaining=80, reset_in=None, now=0.0)
     assert fresh.level(0.0) == 72.0
 
 
-def test_drift_already_corrected_is_not_corrected_twice() -> None:
+def test_a_header_that_agrees_with_the_bucket_changes_nothing() -> None:
     b = TokenBucket(rate=1.0, capacity=100, now=0.0)
     b.reserve(10, 0.0)
-    first = b.mark(0.0)
-    b.reserve(10, 0.0)
-    second = b.mark(0.0)
-    # The provider charged 15 more than we thought before the first snapshot.
-    assert b.correct(remaining=75, reset_in=None, now=0.0, mark=first) == 15.0
-    assert b.level(0.0) == 65.0
-    # The second response shows the same drift (65 left): already removed.
-    assert b.correct(remaining=65, reset_in=None, now=0.0, mark=second) == 0.0
-    assert b.level(0.0) == 65.0
+    b.reserve(20, 0.0)
+    # The second call overtook the first: the first's snapshot already has both.
+    assert b.correct(remaining=70, reset_in=None, now=0.0, unseen=0) == 0.0
+    # The second's header, with the first's still out and counted as unseen.
+    assert b.correct(remaining=80, reset_in=None, now=0.0, unseen=10) == 0.0
+    assert b.level(0.0) == 70.0
+
+
+def test_correct_refuses_a_negative_unseen() -> None:
+    b = rpm60()
+    with pytest.raises(ValueError, match="unseen"):
+        b.correct(remaining=10, reset_in=None, now=0.0, unseen=-1.0)
+    assert b.level(0.0) == 60.0
 
 
 def test_reset_in_keeps_refill_from_outrunning_the_provider() -> None:

@@ -32,12 +32,16 @@ what it refunds); input estimates 30% low on every call cost 2% 429s.
 
 from __future__ import annotations
 
+import pytest
+
 from swarm.ratelimit import RateLimitConfig, RateLimiter
 
 from .flood import FakeProvider, Workload, run_flood
 
 SMALL = Workload(input_tokens=(20, 200), max_tokens=100, output_tokens=(5, 100))
 NOISY = Workload(estimate_error=0.1)  # input estimates off by up to 10%
+# Calls reach the provider up to 0.3 s apart from when they were granted: out of order.
+SHUFFLED = Workload(estimate_error=0.1, network_jitter=0.3)
 
 
 def test_rpm_bound_flood_gets_the_allowed_rate_without_429s() -> None:
@@ -85,6 +89,39 @@ def test_tpm_bound_flood_against_a_provider_that_refunds_unused_tokens() -> None
     assert result.rate_limited_fraction < 0.01
     # Refunds matter: the same budget carries more calls than without them.
     assert result.sent_in_window > 1.2 * (100_000 / 60 * result.window) / 2100
+
+
+@pytest.mark.parametrize("refunds", [False, True])
+def test_tpm_bound_flood_admitted_out_of_order_keeps_the_rate(refunds: bool) -> None:
+    # Every header comes from a provider that admitted the calls in another order than
+    # they were granted; correcting from them must not charge a call twice.
+    provider = FakeProvider(rpm=None, tpm=100_000, refunds=refunds)
+    result = run_flood(
+        RateLimitConfig(
+            requests_per_minute=None, tokens_per_minute=100_000, refund_unused_tokens=refunds
+        ),
+        provider,
+        workers=100,
+        duration=360.0,
+        warmup=120.0,
+        workload=SHUFFLED,
+    )
+    assert result.token_utilization(100_000) >= 0.95
+    assert result.rate_limited_fraction < 0.01
+
+
+def test_rpm_bound_flood_admitted_out_of_order_keeps_the_rate() -> None:
+    provider = FakeProvider(rpm=600, tpm=None)
+    result = run_flood(
+        RateLimitConfig(requests_per_minute=600, tokens_per_minute=None),
+        provider,
+        workers=100,
+        duration=360.0,
+        warmup=120.0,
+        workload=Workload(network_jitter=0.3),
+    )
+    assert result.request_utilization(600) >= 0.95
+    assert result.rate_limited_fraction < 0.01
 
 
 def test_configured_too_high_the_reported_limits_take_over_at_once() -> None:

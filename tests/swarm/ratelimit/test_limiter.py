@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from typing import Any
 
 import msgspec
@@ -345,7 +346,47 @@ def test_headers_answering_a_permit_do_not_forgive_calls_sent_since() -> None:
         granted(rl.try_acquire(cost(), 0.0))
     # The provider had 55 left after admitting the first: another client used 4.
     rl.on_response_headers(RateLimitInfo(requests_remaining=55), 1.0, permit=first)
-    assert rl.statistics(1.0).requests_available == 47.0  # 55 - 9 sent since + 1 s
+    # 55 - the 9 sent since (the provider's refill since its snapshot is not guessed).
+    assert rl.statistics(1.0).requests_available == 46.0
+
+
+def test_calls_that_overtook_a_permit_are_not_charged_twice() -> None:
+    # Granted 1, 2, 3; the provider admitted them 3, 2, 1 and answered in that order.
+    # Each snapshot then already holds the calls answered before it.
+    rl = limiter(requests_per_minute=60)
+    p1, p2, p3 = (granted(rl.try_acquire(cost(), 0.0)) for _ in range(3))
+    for permit, remaining in ((p3, 59), (p2, 58), (p1, 57)):
+        rl.on_response_headers(RateLimitInfo(requests_remaining=remaining), 0.0, permit=permit)
+    assert rl.statistics(0.0).requests_available == 57.0
+
+
+def test_a_shuffled_admission_order_never_drifts_from_the_provider() -> None:
+    # The provider admits 256 calls in a shuffled order and answers each at once; no
+    # other client: every header agrees with the bucket, whatever the order. (A mark
+    # taken at grant time charged each overtaking call twice: the level ended in debt
+    # by tens of thousands of tokens instead of at the 8,288 the provider had left.)
+    rl = limiter(tokens_per_minute=60_000)
+    permits = [granted(rl.try_acquire(cost(2, 200), 0.0)) for _ in range(256)]
+    random.Random(7).shuffle(permits)
+    left = 60_000
+    for permit in permits:
+        left -= 202
+        rl.on_response_headers(RateLimitInfo(tokens_remaining=left), 0.0, permit=permit)
+    assert left == 8_288
+    assert rl.statistics(0.0).tokens_available == 8_288.0
+
+
+def test_a_header_for_a_call_released_before_it_still_counts_later_calls() -> None:
+    rl = limiter(requests_per_minute=60)
+    first = granted(rl.try_acquire(cost(), 0.0))
+    later = [granted(rl.try_acquire(cost(), 0.0)) for _ in range(4)]
+    rl.release(first, 0.0, "failed")
+    # Another client used 5 before the provider admitted the first; the 4 later calls
+    # are still out, so they are not in that snapshot.
+    rl.on_response_headers(RateLimitInfo(requests_remaining=54), 0.0, permit=first)
+    assert rl.statistics(0.0).requests_available == 50.0
+    for p in later:
+        rl.release(p, 0.0, "completed")
 
 
 def test_reset_slows_the_refill_to_the_providers() -> None:

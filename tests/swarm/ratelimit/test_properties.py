@@ -34,7 +34,6 @@ bucket_ops = st.lists(
         st.tuples(st.just("refund"), st.floats(0.0, 50.0)),
         st.tuples(st.just("correct"), st.floats(0.0, 120.0)),
         st.tuples(st.just("correct_reset"), st.floats(0.0, 120.0)),
-        st.tuples(st.just("mark"), st.just(0.0)),
     ),
     max_size=80,
 )
@@ -48,13 +47,12 @@ def test_a_bucket_never_grants_more_than_it_earns(
     """granted <= starting level + rate * elapsed + refunded - taken - final level.
 
     And the level is never above capacity; it is below zero only after an oversized
-    grant, a ``take`` or a stale correction (debt).
+    grant, a ``take`` or a correction with calls unseen (debt).
     """
     b = TokenBucket(rate=rate, capacity=capacity, now=0.0)
     now = 0.0
     granted = taken = refunded = 0.0
     debt_possible = False
-    marks: list[float] = []
     for op, x in ops:
         if op == "advance":
             now += x
@@ -79,14 +77,9 @@ def test_a_bucket_never_grants_more_than_it_earns(
         elif op == "refund":
             b.refund(x, now)
             refunded += x
-        elif op == "mark":
-            marks.append(b.mark(now))
         elif op == "correct":
-            if marks:
-                b.correct(x, None, now, mark=marks.pop(0))
-                debt_possible = True
-            else:
-                b.correct(x, None, now)
+            b.correct(x, None, now, unseen=x / 3)
+            debt_possible |= x / 3 > 0
         else:
             b.correct(x, x / 2, now)
         level = b.level(now)

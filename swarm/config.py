@@ -28,11 +28,14 @@ TOML example::
 
 from __future__ import annotations
 
+import difflib
+import functools
 import math
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import msgspec
 
@@ -127,6 +130,14 @@ class ProviderConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
             raise ConfigError(
                 f"unknown family {self.family!r}; choose one of: {', '.join(FAMILY_NAMES)}"
             )
+        if self.preset is not None and self.family is not None:
+            preset_family = get_preset(self.preset).family
+            if self.family != preset_family:
+                raise ConfigError(
+                    f"preset {self.preset!r} speaks the {preset_family!r} wire family but "
+                    f"family={self.family!r} was given; drop family= (the preset sets it), or "
+                    f"drop preset= and give family= with base_url= for a custom endpoint"
+                )
         if self.preset is None and self.base_url is None:
             raise ConfigError(f"provider with family={self.family!r} needs base_url=")
         if self.api_key is not None and self.api_key_env is not None:
@@ -330,18 +341,122 @@ def load_config(path: str | Path) -> EngineConfig:
 
     Raises:
         ConfigError: the file cannot be read, is not TOML, or holds an unknown or
-            invalid setting (the message names it).
+            invalid setting. The message names the table the setting is in
+            (``[providers.local]``, not msgspec's ``$.providers[...]``, which
+            cannot say which provider) and, for a misspelt key, the key meant.
     """
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
     try:
-        return msgspec.toml.decode(data, type=EngineConfig)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(f"config {path}: {exc}") from exc
+        raw = msgspec.toml.decode(data)
     except msgspec.DecodeError as exc:
         raise ConfigError(f"config {path} is not valid TOML: {exc}") from exc
+    # Convert the named tables one by one first: an error inside a dict of
+    # structs is otherwise located only as ``$.providers[...]``.
+    for section, kind in _NAMED_TABLES.items():
+        tables = raw.get(section)
+        if not isinstance(tables, dict):
+            continue
+        for name, table in tables.items():
+            where = f"{section}.{_toml_key(name)}"
+            if kind is ProviderConfig and isinstance(table, dict):
+                limits = table.get("model_rate_limits")
+                if isinstance(limits, dict):
+                    for model, limit in limits.items():
+                        _convert(
+                            limit,
+                            RateLimitConfig,
+                            path,
+                            f"{where}.model_rate_limits.{_toml_key(model)}",
+                        )
+            _convert(table, kind, path, where)
+    return _convert(raw, EngineConfig, path, "")
+
+
+_T = TypeVar("_T")
+
+_NAMED_TABLES: dict[str, type[msgspec.Struct]] = {
+    "providers": ProviderConfig,
+    "routes": RouteConfig,
+    "prices": Price,
+}
+
+
+def _convert(value: object, kind: type[_T], path: str | Path, where: str) -> _T:
+    try:
+        return msgspec.convert(value, type=kind)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"config {path}: {_explain(str(exc), where)}") from exc
+
+
+# Names other tools use for our settings (LiteLLM's router says rpm / tpm).
+_OTHER_NAMES = {
+    "rpm": "requests_per_minute",
+    "tpm": "tokens_per_minute",
+    "api_base": "base_url",
+    "base": "base_url",
+    "url": "base_url",
+    "key": "api_key_env",
+    "concurrency_limit": "max_concurrency",
+}
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _toml_key(name: object) -> str:
+    text = str(name)
+    return text if _BARE_KEY.match(text) else msgspec.json.encode(text).decode()
+
+
+_LOCATION = re.compile(r" - at `\$(?P<rest>[^`]*)`$")
+_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`")
+
+
+def _explain(message: str, where: str) -> str:
+    """msgspec's message, located as a TOML table, with a did-you-mean for a typo."""
+    located = _LOCATION.search(message)
+    rest = ""
+    if located is not None:
+        rest = located["rest"].lstrip(".")
+        message = message[: located.start()]
+    unknown = _UNKNOWN_FIELD.match(message)
+    if unknown is not None:
+        field = unknown["field"]
+        meant = _OTHER_NAMES.get(field.lower())
+        if meant is None:
+            close = difflib.get_close_matches(field, _config_keys(), n=1, cutoff=0.7)
+            meant = close[0] if close else None
+        if meant is not None:
+            message += f" (did you mean `{meant}`?)"
+    table = ".".join(part for part in (where, rest) if part)
+    return f"[{table}]: {message}" if table else message
+
+
+@functools.cache
+def _config_keys() -> tuple[str, ...]:
+    """Every key of every table a config file can hold (for did-you-mean)."""
+    keys: set[str] = set()
+    seen: set[type] = set()
+
+    def walk(info: msgspec.inspect.Type) -> None:
+        if isinstance(info, msgspec.inspect.StructType):
+            if info.cls in seen:
+                return
+            seen.add(info.cls)
+            for field in info.fields:
+                keys.add(field.encode_name)
+                walk(field.type)
+        elif isinstance(info, msgspec.inspect.UnionType):
+            for member in info.types:
+                walk(member)
+        elif isinstance(info, msgspec.inspect.DictType):
+            walk(info.value_type)
+        elif isinstance(info, msgspec.inspect.ListType):
+            walk(info.item_type)
+
+    walk(msgspec.inspect.type_info(EngineConfig))
+    return tuple(sorted(keys))
 
 
 def environment() -> Mapping[str, str]:

@@ -84,6 +84,7 @@ class _Call:
         "discarded",
         "discarded_cost",
         "discarded_estimated",
+        "dispatched",
         "error",
         "gate",
         "id",
@@ -119,6 +120,9 @@ class _Call:
         self.life = CallLifecycle(call_id, now)
         self.deadline = None if options.timeout is None else now + options.timeout
         self.tried: list[Deployment] = []
+        # The deployment the scheduler dispatched the call to, until its "done"
+        # (the per-deployment in-flight count least_outstanding routing reads).
+        self.dispatched: Deployment | None = None
         # The current attempt's progress, kept here so that it survives the attempt's
         # cancellation (its rate permit is settled from it): whether the request went
         # out, and the content events received (about one token each).

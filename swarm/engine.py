@@ -200,6 +200,9 @@ class Engine:
         self._gated: dict[Deployment, int] = {}
         self._gate_of: dict[str, Deployment] = {}
         self._in_flight = {name: 0 for name in config.providers}
+        # The same per deployment (several models, or several routes' targets, can
+        # share one provider): least_outstanding balances deployments.
+        self._in_flight_at: dict[Deployment, int] = {}
         self._wake = anyio.Event()
         # The scheduler sleeps with its channels empty (submit may act for it then).
         self._scheduler_idle = False
@@ -521,6 +524,14 @@ class Engine:
         """One control message: the scheduler's own step, or _control's."""
         if kind == "done":
             self._in_flight[provider] -= 1
+            deployment = call.dispatched
+            if deployment is not None:
+                call.dispatched = None
+                left = self._in_flight_at[deployment] - 1
+                if left:
+                    self._in_flight_at[deployment] = left
+                else:
+                    del self._in_flight_at[deployment]
         elif kind == "ungate":
             deployment = self._gate_of.pop(call.id)
             self._gated[deployment] -= 1
@@ -534,7 +545,7 @@ class Engine:
             self._finish_cancelled(call, "caller")
 
     def _outstanding(self, deployment: Deployment) -> int:
-        return self._in_flight[deployment.provider]
+        return self._in_flight_at.get(deployment, 0)
 
     def _latency(self, deployment: Deployment) -> float | None:
         return self._actors[deployment.provider].latency(deployment.model)
@@ -571,6 +582,8 @@ class Engine:
             deployment = choices[ticket.route]
             assert deployment is not None
             self._in_flight[deployment.provider] += 1
+            call.dispatched = deployment
+            self._in_flight_at[deployment] = self._in_flight_at.get(deployment, 0) + 1
             actor = self._actors[deployment.provider]
             gate = actor.gate
             if gate is not None and gate.limits(deployment.model):

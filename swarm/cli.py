@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from providers.families import FAMILY_NAMES
 
-from .cli_errors import UsageError, run_guarded
+from .cli_errors import UsageError, check_listenable, run_guarded
 from .gcpolicy import throughput_gc
 
 # Commands that own their process and may hold thousands of live calls: they run
@@ -109,6 +109,13 @@ def _cmd_dash(args: argparse.Namespace) -> int:
             "http://127.0.0.1:9464/metrics (swarm run --metrics-port 9464)",
             file=sys.stderr,
         )
+        return EXIT_USAGE
+    try:
+        if not 0 <= args.port <= 65535:
+            raise UsageError(f"--port must be 0-65535, got {args.port}")
+        check_listenable(args.host, args.port, "--port")
+    except UsageError as exc:
+        print(f"swarm dash: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
         httpx.get(url, timeout=5.0).raise_for_status()

@@ -1,16 +1,73 @@
 """What a ``swarm`` command raises for its caller to turn into an exit code
-(swarm.cli): bad flags, and the one function that maps errors to codes."""
+(swarm.cli): bad flags, the checks that catch them before a run starts, and the
+one function that maps errors to codes."""
 
 from __future__ import annotations
 
+import errno
+import os
+import socket
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
-__all__ = ["UsageError", "run_guarded"]
+__all__ = ["UsageError", "check_listenable", "check_writable", "run_guarded"]
 
 
 class UsageError(Exception):
     """Flags that do not go together or are out of range (exit 2)."""
+
+
+def check_writable(path: str, flag: str) -> None:
+    """Refuse an output file that could not be written, before the run it reports on
+    (a run of an hour must not end in a traceback and an unwritten report).
+
+    Raises:
+        UsageError: ``path`` is a directory, its directory does not exist, or it
+            is not writable; the message names ``flag`` and the fix.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise UsageError(f"{flag} {path} is a directory; give a file name")
+    parent = target.parent
+    if not parent.is_dir():
+        raise UsageError(
+            f"{flag} {path}: the directory {parent} does not exist; create it or write elsewhere"
+        )
+    writable = os.access(target, os.W_OK) if target.exists() else os.access(parent, os.W_OK)
+    if not writable:
+        raise UsageError(f"{flag} {path}: permission denied; write it somewhere writable")
+
+
+def check_listenable(host: str, port: int, flag: str) -> None:
+    """Refuse a port that cannot be listened on (in use, or a privileged port),
+    before the run starts. Port 0 (any free one) always passes.
+
+    The real listener binds later; a port taken in between still fails there,
+    but the common case, a port already in use, is told up front and plainly.
+
+    Raises:
+        UsageError: the address cannot be bound; the message names ``flag``.
+    """
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise UsageError(f"{flag}: cannot listen on {host!r}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        # As the real listener does, so that a port in TIME_WAIT is not refused.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            why = (
+                "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})"
+            )
+            raise UsageError(
+                f"{flag} {port}: {host}:{port} {why}; choose another port, or 0 for any free one"
+            ) from None
 
 
 def run_guarded(

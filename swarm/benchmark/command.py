@@ -21,13 +21,13 @@ import msgspec
 
 from providers.sim import tune_gc
 
-from ..cli_errors import UsageError
+from ..cli_errors import UsageError, check_writable
 from .data import BenchDataError, LengthDist, Prompt, load_jsonl, load_sharegpt, synthetic
 from .load import LoadPoint
 from .metrics import SLO, PointSummary, RequestRecord
 from .report import SCHEMA_VERSION, BenchReport, format_table, write_csv, write_html
 from .runner import BenchClient, Limits, run_point, warm_up
-from .target import Target, base_url_for, check_family, process_cpu, simulator_process
+from .target import Target, TargetError, base_url_for, check_family, process_cpu, simulator_process
 
 __all__ = ["add_arguments", "bench_command"]
 
@@ -215,6 +215,11 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError("--sim-ttft and --sim-tps must be >= 0")
     if args.target != "sim" and args.preset is not None:
         raise UsageError("give --target URL or --preset NAME, not both")
+    # What would fail only after the run: checked before it starts.
+    for flag in ("json", "csv", "html"):
+        path = getattr(args, flag)
+        if path:
+            check_writable(path, f"--{flag}")
 
 
 def _prompts(args: argparse.Namespace) -> Iterator[Prompt]:
@@ -253,12 +258,19 @@ def _target(args: argparse.Namespace, sim_root: str | None) -> Target:
             preset = get_preset(args.preset)
         except (KeyError, ValueError) as exc:
             raise UsageError(str(exc)) from None
+        key_env = args.api_key_env or preset.key_env
+        if args.api_key_env is None and key_env and not os.environ.get(key_env):
+            # Target.endpoint would blame --api-key-env, a flag this user never gave.
+            raise TargetError(
+                f"preset {args.preset!r} reads its key from {key_env}, which is not set; "
+                f"export {key_env}, or name another variable with --api-key-env VAR"
+            )
         return Target(
             kind=f"preset:{args.preset}",
             base_url=preset.base_url,
             family=args.family or preset.family,
             model=args.model,
-            api_key_env=args.api_key_env or preset.key_env,
+            api_key_env=key_env,
         )
     if not args.target.startswith(("http://", "https://")):
         raise UsageError(f"--target {args.target!r} must be sim or an http(s):// base URL")

@@ -17,7 +17,7 @@ from typing import IO, Any
 import anyio
 import msgspec
 
-from ..cli_errors import UsageError
+from ..cli_errors import UsageError, check_listenable, check_writable
 from ..config import ConfigError, EngineConfig, load_config
 from ..logs import LOGGER, log_to
 from .calls import run_calls
@@ -113,6 +113,8 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
 def _check(args: argparse.Namespace) -> None:
     if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
         raise UsageError(f"--metrics-port must be 0-65535, got {args.metrics_port}")
+    if not 0 <= args.dashboard_port <= 65535:
+        raise UsageError(f"--dashboard-port must be 0-65535, got {args.dashboard_port}")
     if args.dashboard and args.calls is not None:
         raise UsageError("--dashboard shows a swarm run, not --calls")
     if args.metrics_port is not None and args.calls is not None:
@@ -143,6 +145,13 @@ def _check(args: argparse.Namespace) -> None:
             "the demo runs on the built-in simulator; to run on your providers give a "
             "SPEC with --config (swarm run --print-demo > my-swarm.toml is a start)"
         )
+    # What would fail only after the run: checked before it starts.
+    if args.json:
+        check_writable(args.json, "--json")
+    if args.metrics_port is not None:
+        check_listenable(args.metrics_host, args.metrics_port, "--metrics-port")
+    if args.dashboard:
+        check_listenable(args.dashboard_host, args.dashboard_port, "--dashboard-port")
 
 
 def _write_json(path: str, report: msgspec.Struct) -> None:

@@ -173,6 +173,10 @@ def test_keys_never_reach_the_report(tmp_path: Path, monkeypatch: pytest.MonkeyP
             EXIT_PROBLEM,
             "NO_SUCH_VAR_X is not set",
         ),
+        # Outputs that could not be written are refused before the run, not after it.
+        (["--json", "/no/such/dir/r.json"], EXIT_USAGE, "the directory /no/such/dir does not"),
+        (["--csv", "/no/such/dir/r.csv"], EXIT_USAGE, "--csv /no/such/dir/r.csv"),
+        (["--html", "/"], EXIT_USAGE, "--html / is a directory"),
     ],
 )
 def test_bad_flags_name_the_problem(
@@ -180,3 +184,14 @@ def test_bad_flags_name_the_problem(
 ) -> None:
     assert main(["bench", *args, "--requests", "1", "--quiet"]) == code
     assert message in capsys.readouterr().err
+
+
+def test_a_preset_without_its_key_names_the_variable_not_a_flag_never_given(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    code = main(["bench", "--preset", "openai", "--model", "gpt-4o-mini", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == EXIT_PROBLEM
+    assert "preset 'openai' reads its key from OPENAI_API_KEY, which is not set" in err
+    assert "--api-key-env OPENAI_API_KEY" not in err

@@ -5,7 +5,9 @@ flags get. Everything runs on the embedded simulator (a real loopback server).""
 from __future__ import annotations
 
 import io
+import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -406,3 +408,50 @@ def test_flags_that_do_not_go_together_are_usage_errors(
     args = [str(spec) if a == "SPEC" else a for a in args]
     assert main(["run", *args]) == EXIT_USAGE
     assert message in capsys.readouterr().err
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A loopback port something already listens on."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield holder.getsockname()[1]
+
+
+@pytest.mark.parametrize("flag", ["--metrics-port", "--dashboard-port"])
+def test_a_port_in_use_is_refused_before_the_run(
+    capsys: pytest.CaptureFixture[str], busy_port: int, flag: str
+) -> None:
+    extra = ["--dashboard"] if flag == "--dashboard-port" else []
+    assert main(["run", "--quiet", *extra, flag, str(busy_port)]) == EXIT_USAGE
+    captured = capsys.readouterr()
+    assert f"{flag} {busy_port}: 127.0.0.1:{busy_port} is in use" in captured.err
+    assert "0 for any free one" in captured.err
+    assert "Traceback" not in captured.err
+    assert captured.out == ""  # refused before anything ran
+
+
+def test_swarm_dash_refuses_a_port_in_use(
+    capsys: pytest.CaptureFixture[str], busy_port: int
+) -> None:
+    url = "http://127.0.0.1:1/metrics"  # never scraped: the port is checked first
+    assert main(["dash", url, "--port", str(busy_port)]) == EXIT_USAGE
+    assert f"--port {busy_port}: 127.0.0.1:{busy_port} is in use" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/no/such/dir/report.json", "--json /no/such/dir/report.json: the directory"),
+        ("DIR", "is a directory; give a file name"),
+    ],
+)
+def test_a_report_that_could_not_be_written_is_refused_before_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], path: str, message: str
+) -> None:
+    target = str(tmp_path) if path == "DIR" else path
+    assert main(["run", "--quiet", "--json", target]) == EXIT_USAGE
+    captured = capsys.readouterr()
+    assert message in captured.err
+    assert captured.out == ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -9,7 +10,12 @@ import pytest
 from swarm.ratelimit import AIMDConfig, AIMDController
 
 # Binary fractions, so the curve's values are exact floats.
-CONFIG = AIMDConfig(decrease_factor=0.5, recovery_per_second=1 / 32, floor_fraction=1 / 16)
+CONFIG = AIMDConfig(
+    decrease_factor=0.5,
+    recovery_per_second=1 / 32,
+    recovery_when_reported=1 / 8,
+    floor_fraction=1 / 16,
+)
 
 
 def controller(ceiling: float = 8.0) -> AIMDController:
@@ -84,9 +90,37 @@ def test_a_limit_raised_again_is_climbed_back_at_the_recovery_pace() -> None:
     c.on_limit_reported(4.0, 0.0)
     c.on_limit_reported(8.0, 10.0)
     assert c.ceiling == 8.0
+    # The provider reports its limit: the reported pace, 1/8 of 8/s per second.
     assert c.rate(10.0) == 4.0
-    assert c.rate(18.0) == 6.0
-    assert c.rate(26.0) == 8.0
+    assert c.rate(12.0) == 6.0
+    assert c.rate(14.0) == 8.0
+    # Forgotten, the limit is unconfirmed again: the slow pace, 1/32 of 8/s.
+    c.on_rate_limited(20.0)
+    c.on_limit_reported(None, 20.0)
+    assert c.rate(20.0) == 4.0
+    assert c.rate(28.0) == 6.0
+
+
+def test_with_the_limit_reported_a_429_is_recovered_from_quickly() -> None:
+    c = controller()
+    c.on_limit_reported(8.0, 0.0)  # the provider confirms the configured ceiling
+    assert c.on_rate_limited(10.0) is True
+    curve = [c.rate(10.0 + dt) for dt in (0.0, 1.0, 2.0, 4.0, 5.0)]
+    assert curve == [4.0, 5.0, 6.0, 8.0, 8.0]
+
+
+@pytest.mark.parametrize(("reported", "lost"), [(False, 6.25), (True, 0.625)])
+def test_what_one_429_costs_with_the_defaults(reported: bool, lost: float) -> None:
+    # Seconds of the ceiling's throughput lost to one cut: (1 - 0.5)^2 / (2 * pace),
+    # pace 2% of the ceiling a second unreported, 20% reported.
+    c = AIMDController(AIMDConfig(), ceiling=1000.0, now=0.0)
+    if reported:
+        c.on_limit_reported(1000.0, 0.0)
+    c.on_rate_limited(0.0)
+    step = 1 / 64  # the rate is piecewise linear on this grid: trapezoids are exact
+    points = [c.rate(i * step) for i in range(64 * 60 + 1)]
+    allowed = sum((a + b) / 2 * step for a, b in itertools.pairwise(points))
+    assert (60 * 1000.0 - allowed) / 1000.0 == pytest.approx(lost, abs=1e-9)
 
 
 def test_recovery_is_paced_on_the_ceiling_in_force() -> None:
@@ -110,6 +144,7 @@ def test_decrease_factor_one_never_decreases() -> None:
         ({"decrease_factor": 1.5}, "decrease_factor"),
         ({"recovery_per_second": 0.0}, "recovery_per_second"),
         ({"recovery_per_second": math.inf}, "recovery_per_second"),
+        ({"recovery_when_reported": -1.0}, "recovery_when_reported"),
         ({"floor_fraction": 0.0}, "floor_fraction"),
         ({"floor_fraction": 2.0}, "floor_fraction"),
     ],

@@ -111,9 +111,14 @@ def _cmd_dash(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     try:
-        if not 0 <= args.port <= 65535:
-            raise UsageError(f"--port must be 0-65535, got {args.port}")
+        for flag in ("port", "ws_port"):
+            if not 0 <= getattr(args, flag) <= 65535:
+                name = "--" + flag.replace("_", "-")
+                raise UsageError(f"{name} must be 0-65535, got {getattr(args, flag)}")
+        if args.port and args.port == args.ws_port:
+            raise UsageError("--port and --ws-port must differ")
         check_listenable(args.host, args.port, "--port")
+        check_listenable(args.host, args.ws_port, "--ws-port")
     except UsageError as exc:
         print(f"swarm dash: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -133,7 +138,12 @@ def _cmd_dash(args: argparse.Namespace) -> int:
     try:
         anyio.run(
             lambda: run_attached(
-                url, host=args.host, port=args.port, seconds=args.seconds, announce=announce
+                url,
+                host=args.host,
+                port=args.port,
+                ws_port=args.ws_port,
+                seconds=args.seconds,
+                announce=announce,
             ),
             backend="trio",
         )
@@ -238,6 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     dash.add_argument("metrics", metavar="METRICS_URL", help="e.g. http://127.0.0.1:9464/metrics")
     dash.add_argument("--host", default="127.0.0.1", help="address to serve on (default loopback)")
     dash.add_argument("--port", type=int, default=0, help="port to serve on (default: any)")
+    dash.add_argument(
+        "--ws-port", type=int, default=0, help="port of the page's WebSocket (default: any)"
+    )
     dash.add_argument("--seconds", type=float, default=None, help="stop after this long")
     dash.set_defaults(handler=_cmd_dash)
 

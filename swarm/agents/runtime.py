@@ -426,7 +426,13 @@ class Swarm:
             self._taps[name] = collections.deque(maxlen=pieces)
 
     def unwatch(self, name: str) -> None:
+        """Stop keeping agent ``name``'s streamed text (a no-op if not watched)."""
         self._taps.pop(name, None)
+
+    @property
+    def watched(self) -> frozenset[str]:
+        """The agents being watched now."""
+        return frozenset(self._taps)
 
     def tail(self, name: str) -> str:
         """What agent ``name`` streamed lately (``watch`` it first; else empty)."""

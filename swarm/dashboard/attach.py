@@ -215,7 +215,13 @@ def metrics_source(http: httpx.AsyncClient, url: str, title: str) -> Source:
 
 
 async def run_attached(
-    url: str, *, host: str, port: int, seconds: float | None, announce: Callable[[str], None]
+    url: str,
+    *,
+    host: str,
+    port: int,
+    seconds: float | None,
+    announce: Callable[[str], None],
+    ws_port: int = 0,
 ) -> None:
     """Serve the dashboard of the engine behind ``url`` until cancelled (or for
     ``seconds``); ``announce(dashboard_url)`` is called once it listens."""
@@ -226,7 +232,7 @@ async def run_attached(
     async with httpx.AsyncClient() as http:
         title = f"attached to {url}"
         board = Dashboard(metrics_source(http, url, title), None, title, host)
-        async with serve_dashboard(board, port) as served:
+        async with serve_dashboard(board, port, ws_port) as served:
             announce(served.url)
             if seconds is None:
                 await anyio.sleep_forever()

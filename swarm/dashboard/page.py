@@ -56,7 +56,10 @@ td,th{border:1px solid #ddd;padding:3px 8px;text-align:right} td:first-child,th:
 <div id="tail"></div>
 <script>
 "use strict";
-const WS_URL = __WS_URL__;
+// The WebSocket is on the host the browser used for this page (a dashboard on
+// 0.0.0.0 is reached by its LAN name, not by the 127.0.0.1 the server sees).
+const WS_URL = (location.protocol === "https:" ? "wss://" : "ws://") + location.hostname
+  + ":" + __WS_PORT__ + "/ws" + __WS_QUERY__;
 const history = [];
 const fmt = v => v === null || v === undefined ? "-" : (typeof v === "number" ? Math.round(v).toLocaleString("en") : String(v));
 function rows(id, items, cells) {
@@ -131,7 +134,11 @@ connect();
 """
 
 
-def render_page(title: str, ws_url: str) -> str:
-    return _PAGE.replace("__TITLE__", html.escape(title)).replace(
-        "__WS_URL__", json.dumps(ws_url).replace("</", "<\\/")
+def render_page(title: str, ws_port: int, ws_query: str = "") -> str:
+    """The page; its script opens ``ws://<the page's host>:<ws_port>/ws<ws_query>``."""
+    query = json.dumps(ws_query).replace("</", "<\\/")
+    return (
+        _PAGE.replace("__TITLE__", html.escape(title))
+        .replace("__WS_PORT__", str(int(ws_port)))
+        .replace("__WS_QUERY__", query)
     )

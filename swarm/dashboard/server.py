@@ -4,7 +4,14 @@
 Bound to 127.0.0.1 by default. Bound anywhere else, a random token is required in
 the URL (``?token=...``) of the page, the state and the WebSocket: a dashboard on
 a shared network shows who runs what. The page is served on one port, the
-WebSocket on the next one chosen by the system; the page knows where.
+WebSocket on another (any free one, or ``ws_port``: a firewall needs to know
+both); the page opens it on the host name the browser used for the page.
+
+A browser's WebSocket is not bound by the same-origin policy, so any web page
+the user visits could open one to a dashboard on 127.0.0.1 and read it (and
+pick agents to watch). The WebSocket therefore refuses an ``Origin`` other than
+the dashboard's own page: its port, and on loopback a loopback host name (which
+also defeats DNS rebinding). Clients that send no Origin (not browsers) pass.
 
 trio-websocket runs on trio only, so the dashboard does (``swarm run`` runs on
 trio); on asyncio :func:`open_dashboard` says so.
@@ -12,6 +19,7 @@ trio); on asyncio :func:`open_dashboard` says so.
 
 from __future__ import annotations
 
+import collections
 import json
 import secrets
 import time
@@ -93,6 +101,31 @@ class Dashboard:
         self.token = None if host in _LOOPBACK else secrets.token_urlsafe(16)
         self.port = 0
         self.ws_port = 0
+        # Viewers watching each agent, and the taps the dashboard opened (an agent
+        # the application watched already keeps its tap when the viewers leave).
+        self._viewers: collections.Counter[str] = collections.Counter()
+        self._opened: set[str] = set()
+
+    def _watch(self, name: str) -> None:
+        assert self.swarm is not None
+        if name not in self._viewers and name not in self.swarm.watched:
+            self.swarm.watch(name)
+            self._opened.add(name)
+        self._viewers[name] += 1
+
+    def _unwatch(self, name: str | None) -> None:
+        """A viewer stopped watching ``name``: the last one closes the tap (a tap
+        costs an append per token of that agent, so taps must not pile up as
+        viewers click through the agents)."""
+        if name is None or self._viewers[name] == 0:
+            return
+        self._viewers[name] -= 1
+        if self._viewers[name] == 0:
+            del self._viewers[name]
+            if name in self._opened:
+                self._opened.discard(name)
+                if self.swarm is not None:
+                    self.swarm.unwatch(name)
 
     @property
     def url(self) -> str:
@@ -102,6 +135,19 @@ class Dashboard:
     @property
     def _display_host(self) -> str:
         return "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+
+    def _same_origin(self, origin: str | None) -> bool:
+        """Whether a WebSocket's ``Origin`` is this dashboard's page (see the module)."""
+        if origin is None:
+            return True  # not a browser: the token (beyond loopback) still applies
+        try:
+            parts = urllib.parse.urlsplit(origin)
+            port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+        except ValueError:
+            return False
+        if parts.scheme not in ("http", "https") or port != self.port:
+            return False
+        return self.token is not None or (parts.hostname or "") in _LOOPBACK
 
     def _allowed(self, target: str) -> bool:
         if self.token is None:
@@ -129,8 +175,7 @@ class Dashboard:
                 )
             elif path == "/":
                 query = f"?token={self.token}" if self.token else ""
-                ws_url = f"ws://{self._display_host}:{self.ws_port}/ws{query}"
-                page = render_page(self.title, ws_url).encode()
+                page = render_page(self.title, self.ws_port, query).encode()
                 await respond(client, "200 OK", "text/html; charset=utf-8", page)
             else:
                 state = json.dumps(await self.state(None)).encode()
@@ -144,6 +189,19 @@ class Dashboard:
         if not self._allowed(request.path):
             await request.reject(403, body=b"token required")
             return
+        origin = next(
+            (
+                value.decode("latin-1")
+                for name, value in request.headers
+                if name.lower() == b"origin"
+            ),
+            None,
+        )
+        if not self._same_origin(origin):
+            await request.reject(
+                403, body=b"cross-origin WebSocket refused: open the dashboard's page"
+            )
+            return
         ws = await request.accept()
         watching: list[str | None] = [None]
 
@@ -155,9 +213,12 @@ class Dashboard:
                 except (ValueError, AttributeError):
                     continue  # not ours: ignore it, keep serving
                 if self.swarm is not None and isinstance(name, str) and name in self.swarm.names:
-                    self.swarm.watch(name)
-                    watching[0] = name
+                    if name != watching[0]:
+                        self._watch(name)
+                        self._unwatch(watching[0])
+                        watching[0] = name
                 elif not name:
+                    self._unwatch(watching[0])
                     watching[0] = None
 
         try:
@@ -168,6 +229,8 @@ class Dashboard:
                     await anyio.sleep(_PERIOD)
         except* trio_websocket.ConnectionClosed:
             pass  # the viewer left
+        finally:
+            self._unwatch(watching[0])
 
 
 @asynccontextmanager
@@ -179,21 +242,26 @@ async def open_dashboard(
     host: str = "127.0.0.1",
     port: int = 0,
     inputs: Callable[[], Mapping[str, int]] | None = None,
+    ws_port: int = 0,
 ) -> AsyncIterator[Dashboard]:
     """Serve the dashboard of ``engine`` (and ``swarm``) for the block; open
     ``dashboard.url``. ``inputs`` gives live input counts (total/answered/failed).
+    ``port`` and ``ws_port`` are the page's and the WebSocket's (0: any free one).
 
     Raises:
         RuntimeError: not running on trio (trio-websocket needs it).
     """
     board = Dashboard(engine_source(engine, swarm, title, inputs), swarm, title, host)
-    async with serve_dashboard(board, port) as served:
+    async with serve_dashboard(board, port, ws_port) as served:
         yield served
 
 
 @asynccontextmanager
-async def serve_dashboard(board: Dashboard, port: int = 0) -> AsyncIterator[Dashboard]:
-    """Serve ``board``'s page on ``port`` and its WebSocket on a free port."""
+async def serve_dashboard(
+    board: Dashboard, port: int = 0, ws_port: int = 0
+) -> AsyncIterator[Dashboard]:
+    """Serve ``board``'s page on ``port`` and its WebSocket on ``ws_port`` (0: any
+    free port)."""
     if sniffio.current_async_library() != "trio":
         raise RuntimeError("the dashboard runs on trio (trio-websocket); run it on trio")
     import trio
@@ -203,7 +271,9 @@ async def serve_dashboard(board: Dashboard, port: int = 0) -> AsyncIterator[Dash
     board.port = listener.extra(anyio.abc.SocketAttribute.local_port)
     async with listener, trio.open_nursery() as nursery:
         nursery.start_soon(listener.serve, board._http)
-        server = await nursery.start(trio_websocket.serve_websocket, board._ws, board.host, 0, None)
+        server = await nursery.start(
+            trio_websocket.serve_websocket, board._ws, board.host, ws_port, None
+        )
         board.ws_port = server.port
         try:
             yield board

@@ -91,6 +91,12 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
         "--dashboard-port", type=int, default=0, help="port for --dashboard (default: any free)"
     )
     run.add_argument(
+        "--dashboard-ws-port",
+        type=int,
+        default=0,
+        help="port for the dashboard's WebSocket (default: any free; fix it to open a firewall)",
+    )
+    run.add_argument(
         "--log",
         default=None,
         metavar="FILE",
@@ -113,8 +119,12 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
 def _check(args: argparse.Namespace) -> None:
     if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
         raise UsageError(f"--metrics-port must be 0-65535, got {args.metrics_port}")
-    if not 0 <= args.dashboard_port <= 65535:
-        raise UsageError(f"--dashboard-port must be 0-65535, got {args.dashboard_port}")
+    for flag in ("dashboard_port", "dashboard_ws_port"):
+        if not 0 <= getattr(args, flag) <= 65535:
+            name = "--" + flag.replace("_", "-")
+            raise UsageError(f"{name} must be 0-65535, got {getattr(args, flag)}")
+    if args.dashboard_port and args.dashboard_port == args.dashboard_ws_port:
+        raise UsageError("--dashboard-port and --dashboard-ws-port must differ")
     if args.dashboard and args.calls is not None:
         raise UsageError("--dashboard shows a swarm run, not --calls")
     if args.metrics_port is not None and args.calls is not None:
@@ -152,6 +162,7 @@ def _check(args: argparse.Namespace) -> None:
         check_listenable(args.metrics_host, args.metrics_port, "--metrics-port")
     if args.dashboard:
         check_listenable(args.dashboard_host, args.dashboard_port, "--dashboard-port")
+        check_listenable(args.dashboard_host, args.dashboard_ws_port, "--dashboard-ws-port")
 
 
 def _write_json(path: str, report: msgspec.Struct) -> None:
@@ -214,7 +225,11 @@ def _run(args: argparse.Namespace) -> int:
             progress_out=progress,
             source=source,
             metrics=None if args.metrics_port is None else (args.metrics_host, args.metrics_port),
-            dashboard=(args.dashboard_host, args.dashboard_port) if args.dashboard else None,
+            dashboard=(
+                (args.dashboard_host, args.dashboard_port, args.dashboard_ws_port)
+                if args.dashboard
+                else None
+            ),
         ),
         backend="trio",
     )

@@ -220,7 +220,7 @@ async def run_spec(
     progress_out: IO[str] | None = None,
     source: str = "spec",
     metrics: tuple[str, int] | None = None,
-    dashboard: tuple[str, int] | None = None,
+    dashboard: tuple[str, int] | tuple[str, int, int] | None = None,
 ) -> SwarmRunReport:
     """Run ``spec`` to the end and return its report (see the module docstring).
 
@@ -230,8 +230,8 @@ async def run_spec(
         progress_out: Where the live display goes (None: no display).
         metrics: (host, port) to serve Prometheus metrics on for the run (port 0:
             any free one); the URL is written to ``progress_out`` (or stderr).
-        dashboard: (host, port) to serve the live dashboard on (trio only); its URL
-            is written the same way.
+        dashboard: (host, port) or (host, port, WebSocket port) to serve the live
+            dashboard on (trio only); its URL is written the same way.
     """
     agents = build_agents(spec, base, source)
     inputs = load_inputs(spec, base)
@@ -275,6 +275,7 @@ async def run_spec(
                         title=spec.name,
                         host=dashboard[0],
                         port=dashboard[1],
+                        ws_port=dashboard[2] if len(dashboard) > 2 else 0,
                         inputs=counts,
                     )
                 )

@@ -419,11 +419,11 @@ def busy_port() -> Iterator[int]:
         yield holder.getsockname()[1]
 
 
-@pytest.mark.parametrize("flag", ["--metrics-port", "--dashboard-port"])
+@pytest.mark.parametrize("flag", ["--metrics-port", "--dashboard-port", "--dashboard-ws-port"])
 def test_a_port_in_use_is_refused_before_the_run(
     capsys: pytest.CaptureFixture[str], busy_port: int, flag: str
 ) -> None:
-    extra = ["--dashboard"] if flag == "--dashboard-port" else []
+    extra = ["--dashboard"] if flag.startswith("--dashboard") else []
     assert main(["run", "--quiet", *extra, flag, str(busy_port)]) == EXIT_USAGE
     captured = capsys.readouterr()
     assert f"{flag} {busy_port}: 127.0.0.1:{busy_port} is in use" in captured.err

@@ -11,6 +11,7 @@ import itertools
 import json
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
@@ -223,9 +224,74 @@ async def test_a_dashboard_bound_beyond_loopback_needs_its_token() -> None:
 
 
 def test_the_page_escapes_what_it_embeds() -> None:
-    page = render_page("<b>x</b>", "ws://h:1/ws?token=</script>")
+    page = render_page("<b>x</b>", 1, "?token=</script>")
     assert "<b>x</b>" not in page and "&lt;b&gt;" in page
     assert '</script>"' not in page
+
+
+def test_the_page_opens_its_websocket_on_the_host_the_browser_used() -> None:
+    # A dashboard on 0.0.0.0 is opened by a LAN name; a host written into the page
+    # (the server's 127.0.0.1) would point the viewer's browser at its own machine.
+    page = render_page("t", 4321, "?token=abc")
+    assert "location.hostname" in page and '":" + 4321 + "/ws" + "?token=abc"' in page
+    assert "ws://127.0.0.1" not in page
+
+
+async def handshake_status(url: str, origin: str) -> int:
+    """The status a WebSocket handshake from a page of ``origin`` gets (over httpx:
+    trio-websocket's client leaves its socket open when it is refused)."""
+    headers = {
+        "connection": "Upgrade",
+        "upgrade": "websocket",
+        "sec-websocket-version": "13",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "origin": origin,
+    }
+    async with httpx.AsyncClient() as http:
+        return (await http.get(url.replace("ws://", "http://", 1), headers=headers)).status_code
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_the_websocket_refuses_other_origins() -> None:
+    """A browser lets any page open a WebSocket anywhere: without this check, a site
+    the user visits could read a dashboard on 127.0.0.1 (and DNS rebinding could
+    reach one by a foreign name)."""
+    from swarm import open_engine
+    from swarm.dashboard import open_dashboard
+
+    ws_port = free_port()
+    async with open_engine(env={}) as engine, open_dashboard(engine, ws_port=ws_port) as board:
+        assert board.ws_port == ws_port  # as asked (a firewall can be opened for it)
+        url = f"ws://127.0.0.1:{ws_port}/ws"
+        page_port = board.port
+        for origin in (
+            "https://evil.example",
+            f"http://evil.example:{page_port}",  # DNS rebinding onto the page's port
+            "http://127.0.0.1:1",  # another local page
+            "null",  # a sandboxed frame or a file
+        ):
+            assert await handshake_status(url, origin) == 403, origin
+        for origin in (f"http://127.0.0.1:{page_port}", f"http://localhost:{page_port}", None):
+            headers = [] if origin is None else [(b"origin", origin.encode())]
+            async with trio_websocket.open_websocket_url(url, extra_headers=headers) as ws:
+                assert "calls" in json.loads(await ws.get_message())
+
+
+async def test_beyond_loopback_the_origin_may_be_any_host_on_the_pages_port() -> None:
+    from swarm import open_engine
+    from swarm.dashboard import open_dashboard
+
+    async with open_engine(env={}) as engine, open_dashboard(engine, host="0.0.0.0") as board:
+        url = f"ws://127.0.0.1:{board.ws_port}/ws?token={board.token}"
+        lan = [(b"origin", f"http://build-box.lan:{board.port}".encode())]
+        async with trio_websocket.open_websocket_url(url, extra_headers=lan) as ws:
+            assert "calls" in json.loads(await ws.get_message())
+        assert await handshake_status(url, "http://build-box.lan:1") == 403
 
 
 async def test_swarm_dash_attaches_through_the_metrics_endpoint() -> None:
@@ -283,3 +349,45 @@ def test_swarm_dash_refuses_what_it_cannot_attach_to(capsys: pytest.CaptureFixtu
     assert "is not a URL" in capsys.readouterr().err
     assert main(["dash", "http://127.0.0.1:1/metrics"]) == EXIT_PROBLEM
     assert "cannot scrape" in capsys.readouterr().err
+
+
+async def test_taps_close_when_the_last_viewer_of_an_agent_leaves() -> None:
+    """Picking agents one after another must not leave a tap on each (every tap
+    costs an append per token of its agent for the rest of the run)."""
+    from swarm import open_engine
+    from swarm.agents import Agent, open_swarm
+    from swarm.dashboard import open_dashboard
+
+    agents = [Agent(name, "Answer.", model="gpt-4o-mini") for name in ("a", "b", "c")]
+    async with (
+        open_engine(env={}) as engine,
+        open_swarm(engine, agents) as crew,
+        open_dashboard(engine, crew) as board,
+    ):
+        crew.watch("c")  # the application's own tap: the dashboard leaves it alone
+        url = f"ws://127.0.0.1:{board.ws_port}/ws"
+
+        async def watch(ws: trio_websocket.WebSocketConnection, name: str) -> None:
+            await ws.send_message(json.dumps({"watch": name}))
+            while json.loads(await ws.get_message())["watching"] != (name or None):
+                pass
+
+        async with trio_websocket.open_websocket_url(url) as one:
+            await watch(one, "a")
+            await watch(one, "b")
+            assert crew.watched == {"b", "c"}  # a's tap closed when one moved on
+            async with trio_websocket.open_websocket_url(url) as two:
+                await watch(two, "b")
+                await watch(two, "c")
+                await watch(one, "")
+                assert crew.watched == {"c"}  # nobody watches b now
+                await watch(one, "a")
+            await eventually(lambda: crew.watched == {"a", "c"})  # two left: c stays
+        await eventually(lambda: crew.watched == {"c"})
+
+
+async def eventually(check: Callable[[], bool], seconds: float = 10) -> None:
+    """Wait for the server to see a viewer leave (it has no event to wait on)."""
+    with anyio.fail_after(seconds):
+        while not check():  # noqa: ASYNC110 - the server's side of a closed socket
+            await anyio.sleep(0.01)

@@ -8,6 +8,7 @@ prompt caching is on for them by default (``cache=False`` turns it off).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -23,6 +24,8 @@ __all__ = ["Agent", "Handler", "OnError"]
 
 Handler = Callable[["AgentContext", list[Message]], Awaitable["Reply | str"]]
 OnError = Literal["reply", "restart", "escalate"]
+# Long enough for a peer's own tool loop of several slow model turns.
+DEFAULT_ASK_TIMEOUT = 600.0
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -53,6 +56,10 @@ class Agent:
         can_ask: Agents it may delegate to: each becomes an ``ask_<name>`` tool
             that sends that agent a message and returns its answer (the
             supervisor-worker pattern).
+        ask_timeout: Seconds an ``ask_<name>`` tool waits for the peer's answer
+            (default 600; None: no limit). Then the message is withdrawn, the
+            peer's work on it cancelled, and the model reads a timeout error, so
+            a stuck peer or two agents asking each other cannot hang a turn.
         handoffs: Agents it may hand the conversation to: each becomes a
             ``transfer_to_<name>`` tool; calling it passes the whole conversation on,
             and that agent's answer is the reply (the handoff pattern).
@@ -82,6 +89,7 @@ class Agent:
         description: str = "",
         can_ask: Sequence[str] = (),
         handoffs: Sequence[str] = (),
+        ask_timeout: float | None = DEFAULT_ASK_TIMEOUT,
     ) -> None:
         if not isinstance(name, str) or not _NAME.match(name):
             raise ValueError(
@@ -118,6 +126,15 @@ class Agent:
                     raise ValueError(f"Agent {name!r}: {label} names the agent itself")
         if not model:
             raise ValueError(f"Agent {name!r} needs model= (a route)")
+        if ask_timeout is not None and (
+            isinstance(ask_timeout, bool)
+            or not isinstance(ask_timeout, int | float)
+            or not (0 < ask_timeout < math.inf)
+        ):
+            raise ValueError(
+                f"Agent {name!r}: ask_timeout must be a positive number of seconds or None "
+                f"(no limit), got {ask_timeout!r}"
+            )
         self.name = name
         self.instructions = instructions
         self.tools = tools if isinstance(tools, ToolBox) else ToolBox(list(tools))
@@ -135,6 +152,7 @@ class Agent:
         self.priority = priority
         self.can_ask = tuple(dict.fromkeys(can_ask))
         self.handoffs = tuple(dict.fromkeys(handoffs))
+        self.ask_timeout = ask_timeout
         self.description = description or (instructions.split("\n", 1)[0][:200])
 
     def request(self, messages: Sequence[Message]) -> Request:

@@ -474,7 +474,7 @@ class Swarm:
         self._described.setdefault(agent.name, agent.description)
         tools = agent.tools.copy()
         for peer in agent.can_ask:
-            tools.add(self._ask_tool(agent.name, peer), timeout=None)
+            tools.add(self._ask_tool(agent.name, peer, agent.ask_timeout), timeout=None)
         for target in agent.handoffs:
             tools.add(self._transfer_tool(target), timeout=None)
         state = _AgentState(agent, tools)
@@ -493,11 +493,13 @@ class Swarm:
             del self._agents[agent.name]
             raise
 
-    def _ask_tool(self, me: str, peer: str) -> Tool:
+    def _ask_tool(self, me: str, peer: str, timeout: float | None) -> Tool:
         swarm = self
 
         async def ask(message: str) -> str:
-            reply = await swarm.ask(peer, message, sender=me)
+            # The swarm's own timeout, not the tool box's: it withdraws the message
+            # and cancels the peer's work on it.
+            reply = await swarm.ask(peer, message, sender=me, timeout=timeout)
             return reply.text
 
         description = f"Send agent {peer!r} a message and get its answer."

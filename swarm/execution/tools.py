@@ -188,17 +188,20 @@ class ToolBox:
         timeout = self._timeouts.get(tool.name, self.timeout)
         started = time.perf_counter()
         try:
-            with anyio.fail_after(math.inf if timeout is None else timeout):
+            # A scope, not fail_after: a TimeoutError the tool raises itself (a
+            # socket's, or a peer agent's ReplyTimeout) is its own error, not ours.
+            with anyio.move_on_after(math.inf if timeout is None else timeout) as scope:
                 value = await self._invoke(tool, arguments)
-        except TimeoutError:
-            return ToolOutcome(
-                call_id=call.id,
-                name=call.name,
-                content=f"error: tool {tool.name!r} did not finish within {timeout:g} s",
-                is_error=True,
-                error_kind="timeout",
-                duration=time.perf_counter() - started,
-            )
+            if scope.cancelled_caught:
+                assert timeout is not None
+                return ToolOutcome(
+                    call_id=call.id,
+                    name=call.name,
+                    content=f"error: tool {tool.name!r} did not finish within {timeout:g} s",
+                    is_error=True,
+                    error_kind="timeout",
+                    duration=time.perf_counter() - started,
+                )
         except Exception as exc:  # the tool's own fault: the model is told, the loop goes on
             return ToolOutcome(
                 call_id=call.id,

@@ -440,6 +440,31 @@ async def test_supervisor_worker_the_boss_delegates_through_ask_tools() -> None:
     assert report.agents["worker"].replies == 1
 
 
+async def test_an_ask_tool_gives_up_on_a_peer_that_never_answers() -> None:
+    cancelled: list[str] = []
+
+    async def stuck(ctx: AgentContext, messages: list[Message]) -> str:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            cancelled.append(messages[-1].text)  # its work was cancelled, not left running
+        return "never"
+
+    boss = Agent("boss", "Delegate.", model="m", can_ask=["worker"], ask_timeout=0.2)
+    worker = Agent("worker", handler=stuck, model="m")
+    async with engine_with() as engine, open_swarm(engine, [boss, worker]) as crew:
+        with anyio.fail_after(30):
+            reply = await crew.ask("boss", "Do the thing", timeout=30)
+        report = crew.report()
+    # The boss's model read the timeout as the tool's result and answered anyway.
+    results = [m for m in reply.messages if m.role == "tool"]
+    assert results and results[0].is_error
+    assert "ReplyTimeout: agent 'worker' did not reply within 0.2 s" in results[0].text
+    assert reply.agent == "boss"
+    assert len(cancelled) == 1
+    assert report.agents["worker"].replies == 0
+
+
 async def test_memory_keeps_the_conversation_across_messages() -> None:
     prompts: list[int] = []
 
@@ -520,6 +545,8 @@ async def test_open_swarm_refuses_bad_arguments() -> None:
         ({"name": "x", "can_ask": ["x"]}, "names the agent itself"),
         ({"name": "x", "can_ask": ["bad name"]}, "bad agent name"),
         ({"name": "x", "model": ""}, "needs model="),
+        ({"name": "x", "ask_timeout": 0}, "ask_timeout must be a positive number"),
+        ({"name": "x", "ask_timeout": float("inf")}, "or None"),
     ],
 )
 def test_agent_settings_are_checked(kwargs: dict[str, object], message: str) -> None:

@@ -183,6 +183,32 @@ async def test_a_tool_past_its_timeout_is_an_error_result() -> None:
         assert result.stopped == "answered"
 
 
+async def test_a_tool_raising_its_own_timeout_error_is_that_tools_error() -> None:
+    """A socket timeout (or a peer agent's ReplyTimeout) inside a tool is the
+    tool's error, with or without a tool timeout; it used to crash the loop
+    (formatting the absent timeout) or be blamed on a timeout never reached."""
+
+    async def flaky(city: str) -> str:
+        """Calls a service that times out.
+
+        Args:
+            city: A city.
+        """
+        raise TimeoutError("the weather service did not answer in 2 s")
+
+    for timeout in (None, 30.0):
+        async with engine_with() as engine:
+            box = ToolBox()
+            box.add(flaky, timeout=timeout)
+            result = await tool_loop(engine, ask(), box)
+        tool_message = result.messages[2]
+        assert tool_message.is_error
+        assert "raised TimeoutError: the weather service did not answer in 2 s" in (
+            tool_message.text
+        )
+        assert result.stopped == "answered"
+
+
 async def test_a_sync_tool_runs_in_a_thread_and_the_loop_keeps_running() -> None:
     threads: list[str] = []
     ticks = 0

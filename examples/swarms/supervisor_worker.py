@@ -1,6 +1,9 @@
 """The supervisor-worker pattern on the built-in simulator: an orchestrator agent
 delegates subtasks to worker agents through ``ask_<name>`` tools and answers from
-their results, under a token budget, with a failing worker restarted by its policy.
+their results, under a token budget. The worker is set to be restarted if it
+crashes (``on_error="restart"``; nothing crashes in this run: restarts and their
+intensity limit are shown by tests/swarm/agents/test_agents.py), and the boss's
+``ask_researcher`` tool gives up after ``ask_timeout`` seconds.
 
     python examples/swarms/supervisor_worker.py            # trio
     python examples/swarms/supervisor_worker.py asyncio    # the same on asyncio
@@ -30,6 +33,7 @@ async def main() -> None:
         "orchestrator",
         "Split the user's request into subtasks and delegate them to your workers.",
         can_ask=["researcher"],
+        ask_timeout=20,  # a stuck worker becomes a tool error the boss reads
         max_tokens=40,
     )
     researcher = Agent(

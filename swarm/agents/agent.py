@@ -24,6 +24,8 @@ __all__ = ["Agent", "Handler", "OnError"]
 
 Handler = Callable[["AgentContext", list[Message]], Awaitable["Reply | str"]]
 OnError = Literal["reply", "restart", "escalate"]
+MemoryPolicy = Literal["trim", "summarize"]
+DEFAULT_SUMMARY_TOKENS = 512
 # Long enough for a peer's own tool loop of several slow model turns.
 DEFAULT_ASK_TIMEOUT = 600.0
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -42,8 +44,16 @@ class Agent:
         max_turns: Model calls per message at most (the tool loop's limit).
         mailbox: Messages waiting at most; a sender waits for room beyond that.
         concurrency: Messages handled at once (each its own tool loop).
-        memory: Keep the conversation across messages (a session trimmed to
+        memory: Keep the conversation across messages (a session kept within
             ``memory_tokens``); needs ``concurrency=1``.
+        memory_tokens: The memory's budget in estimated tokens (None: no bound).
+        memory_policy: What happens to the oldest turns past ``memory_tokens``:
+            ``"trim"`` (default) drops them; ``"summarize"`` replaces them with a
+            summary the agent's own model writes (one call of at most
+            ``summary_tokens``, charged to the swarm's budget like any turn),
+            before the next message is answered. If that call fails, the turns
+            are trimmed instead and the message is still answered.
+        summary_tokens: ``max_tokens`` of a summary call.
         on_error: When handling a message fails: ``"reply"`` gives the error to
             the sender and keeps serving; ``"restart"`` also restarts the agent
             (fresh memory) under the swarm's restart intensity; ``"escalate"`` stops
@@ -82,6 +92,8 @@ class Agent:
         concurrency: int = 1,
         memory: bool = False,
         memory_tokens: int | None = None,
+        memory_policy: MemoryPolicy = "trim",
+        summary_tokens: int = DEFAULT_SUMMARY_TOKENS,
         on_error: OnError = "reply",
         handler: Handler | None = None,
         cache: bool = True,
@@ -107,6 +119,24 @@ class Agent:
             raise ValueError(
                 f"Agent {name!r}: memory=True needs concurrency=1 (one conversation can "
                 "only take one message at a time)"
+            )
+        if memory_policy not in ("trim", "summarize"):
+            raise ValueError(
+                f"Agent {name!r}: memory_policy must be 'trim' or 'summarize', "
+                f"got {memory_policy!r}"
+            )
+        if memory_policy == "summarize" and not (memory and memory_tokens):
+            raise ValueError(
+                f"Agent {name!r}: memory_policy='summarize' needs memory=True and "
+                "memory_tokens= (the budget past which old turns are summarized)"
+            )
+        if (
+            isinstance(summary_tokens, bool)
+            or not isinstance(summary_tokens, int)
+            or (summary_tokens < 1)
+        ):
+            raise ValueError(
+                f"Agent {name!r}: summary_tokens must be an int >= 1, got {summary_tokens!r}"
             )
         if on_error not in ("reply", "restart", "escalate"):
             raise ValueError(
@@ -146,6 +176,8 @@ class Agent:
         self.concurrency = concurrency
         self.memory = memory
         self.memory_tokens = memory_tokens
+        self.memory_policy: MemoryPolicy = memory_policy
+        self.summary_tokens = summary_tokens
         self.on_error: OnError = on_error
         self.handler = handler
         self.cache = cache

@@ -32,6 +32,7 @@ from __future__ import annotations
 import collections
 import contextvars
 import itertools
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -43,9 +44,10 @@ from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from providers.events import Response, TextDelta, Usage
-from providers.messages import Message
+from providers.messages import Message, Request
 from providers.tools import Tool
 
+from .. import logs
 from ..engine import Engine
 from ..errors import SwarmError
 from ..execution.loop import (
@@ -141,6 +143,8 @@ class AgentStatistics(msgspec.Struct, kw_only=True, frozen=True):
     queued: int  # waiting in the mailbox now
     busy: int  # being handled now
     usage: Usage
+    summaries: int = 0  # model calls that summarized its memory (memory_policy)
+    summary_failures: int = 0  # of which failed (the memory was trimmed instead)
 
 
 class SwarmReport(msgspec.Struct, kw_only=True, frozen=True):
@@ -183,6 +187,25 @@ def current_agent() -> AgentContext:
 
 # The ledger metadata key naming the message a model call was made for.
 MESSAGE_METADATA = "swarm.message"
+# What a memory summary is asked to keep (memory_policy="summarize").
+SUMMARY_INSTRUCTIONS = (
+    "Summarize the conversation below for the assistant who had it, so it can go on "
+    "without the full text: keep every fact, decision, name, number and open question, "
+    "and what tools returned; leave out pleasantries. Write the summary only."
+)
+
+
+def _transcript(messages: Sequence[Message]) -> str:
+    """The turns to summarize as plain text (tool calls and results included)."""
+    lines = []
+    for message in messages:
+        if message.text:
+            lines.append(f"{message.role}: {message.text}")
+        for call in message.tool_calls:
+            lines.append(f"{message.role} called {call.name}({call.arguments})")
+    return "\n".join(lines)
+
+
 # Message ids, unique in the process (not per swarm): two swarms on one engine
 # must not give a tracer or the ledger the same id for two messages.
 _MESSAGE_IDS = itertools.count(1)
@@ -317,6 +340,7 @@ class _AgentState:
         self.in_hand: set[_Envelope] = set()  # taken from the mailbox, not yet answered
         self.messages = self.replies = self.errors = self.withdrawn = 0
         self.turns = self.tool_calls = self.restarts = 0
+        self.summaries = self.summary_failures = 0
         self.usage = Usage()
 
     @property
@@ -609,7 +633,11 @@ class Swarm:
                 state.restarts += 1
             session = None
             if agent.memory:
-                session = Session(system=agent.instructions, budget_tokens=agent.memory_tokens)
+                session = Session(
+                    system=agent.instructions,
+                    budget_tokens=agent.memory_tokens,
+                    policy=agent.memory_policy,
+                )
             slots = anyio.Semaphore(agent.concurrency)
             crash: list[BaseException] = []
             receiving = anyio.CancelScope()
@@ -738,6 +766,8 @@ class Swarm:
                         f"{type(answer).__name__}; return a str or a Reply"
                     )
                 return answer
+            if session is not None and session.over_budget():
+                await self._fit_memory(state, session, envelope)
             history = list(session.messages) if session is not None else []
             # What the conversation is as the loop runs: a handoff passes it on.
             conversation = history + envelope.messages
@@ -782,7 +812,9 @@ class Swarm:
             messages = [m for m in result.messages if m.role != "system"]
             if session is not None:
                 session.messages = messages
-                session.trim()
+                if agent.memory_policy == "trim":
+                    session.trim()
+                # "summarize": before the next message, so this reply need not wait
             return Reply(
                 agent=agent.name,
                 text=result.text,
@@ -822,8 +854,46 @@ class Swarm:
             path=[state.agent.name, *reply.path],
         )
 
-    def _charge(self, state: _AgentState, response: Response, route: str) -> None:
-        state.turns += 1
+    async def _fit_memory(self, state: _AgentState, session: Session, envelope: _Envelope) -> None:
+        """Bring an agent's memory within budget by its policy (``summarize``: one
+        model call through the engine, as the agent, charged to the budget)."""
+        agent = state.agent
+
+        async def summarize(messages: list[Message]) -> str:
+            request = Request(
+                model=agent.model,
+                messages=[
+                    Message.system(SUMMARY_INSTRUCTIONS),
+                    Message.user(_transcript(messages)),
+                ],
+                max_tokens=agent.summary_tokens,
+            )
+            response = await self.engine.complete(
+                request,
+                priority=agent.priority,
+                agent=agent.name,
+                metadata={MESSAGE_METADATA: envelope.id, "swarm.purpose": "summary"},
+            )
+            self._charge(state, response, agent.model, turn=False)
+            state.summaries += 1
+            return response.text
+
+        try:
+            await session.fit(summarize)
+        except Exception as exc:  # the message is still answered, from a trimmed memory
+            state.summary_failures += 1
+            logs.event(
+                logging.WARNING,
+                "agent.summary_failed",
+                agent=agent.name,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            session.trim()
+
+    def _charge(
+        self, state: _AgentState, response: Response, route: str, *, turn: bool = True
+    ) -> None:
+        state.turns += turn
         state.usage = _add(state.usage, response.usage)
         cost = self.engine.estimate_cost(response.model or route, response.usage)
         if cost is None and response.model and response.model != route:
@@ -878,6 +948,8 @@ class Swarm:
         agents = {
             name: AgentStatistics(
                 messages=s.messages,
+                summaries=s.summaries,
+                summary_failures=s.summary_failures,
                 replies=s.replies,
                 errors=s.errors,
                 withdrawn=s.withdrawn,

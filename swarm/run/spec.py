@@ -51,7 +51,7 @@ import msgspec
 
 from providers.sim import SimConfig
 
-from ..agents.agent import Agent
+from ..agents.agent import DEFAULT_ASK_TIMEOUT, Agent
 from ..agents.budget import Budget
 from ..config import ConfigError, EngineConfig, RouteConfig
 from ..execution.tools import ToolBox
@@ -92,6 +92,9 @@ class AgentSpec(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields
     concurrency: int = 1
     mailbox: int = 64
     memory: bool = False
+    memory_tokens: int | None = None
+    memory_policy: Literal["trim", "summarize"] = "trim"
+    ask_timeout: float | None = DEFAULT_ASK_TIMEOUT
     on_error: Literal["reply", "restart", "escalate"] = "reply"
     cache: bool = True
     priority: int = 0
@@ -260,6 +263,9 @@ def check(spec: SwarmSpec, source: str, base: Path) -> None:
                 mailbox=a.mailbox,
                 concurrency=a.concurrency,
                 memory=a.memory,
+                memory_tokens=a.memory_tokens,
+                memory_policy=a.memory_policy,
+                ask_timeout=a.ask_timeout,
             )
         except ValueError as exc:
             raise SpecError(f"{source}: {exc}") from None
@@ -430,6 +436,9 @@ def build_agents(spec: SwarmSpec, base: Path, source: str = "spec") -> list[Agen
                     mailbox=a.mailbox,
                     concurrency=a.concurrency,
                     memory=a.memory,
+                    memory_tokens=a.memory_tokens,
+                    memory_policy=a.memory_policy,
+                    ask_timeout=a.ask_timeout,
                     on_error=a.on_error,
                     cache=a.cache,
                     priority=a.priority,

@@ -18,6 +18,7 @@ from swarm.cli import EXIT_INPUT, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, main
 from swarm.provider_actor import ProviderStatistics
 from swarm.run import SwarmRunReport, demo_spec, load_spec, parse_spec, run_spec
 from swarm.run.display import _breaker
+from swarm.run.spec import build_agents
 
 # A fast simulator for spec tests: no pacing, short answers.
 FAST_SIM = """
@@ -358,6 +359,8 @@ name = "a"
         (GOOD_TAIL + 'tools = ["json:nope"]\n', "has no 'nope'"),
         (GOOD_TAIL + "replicas = 0\n", "replicas must be at least 1"),
         (GOOD_TAIL + "max_turns = 0\n", "max_turns must be an int >= 1"),
+        (GOOD_TAIL + 'memory_policy = "summarize"\n', "needs memory=True and memory_tokens="),
+        (GOOD_TAIL + "ask_timeout = -1\n", "ask_timeout must be a positive number"),
         (GOOD_TAIL.replace('name = "a"', 'name = "a b"'), "letters, digits"),
         (GOOD_TAIL.replace('items = ["x"]', "items = []"), "the spec has no inputs"),
         (GOOD_TAIL.replace('items = ["x"]', 'file = "nope.txt"'), "is not a file"),
@@ -455,3 +458,13 @@ def test_a_report_that_could_not_be_written_is_refused_before_the_run(
     captured = capsys.readouterr()
     assert message in captured.err
     assert captured.out == ""
+
+
+def test_a_spec_sets_an_agents_memory_policy_and_ask_timeout(tmp_path: Path) -> None:
+    text = GOOD_TAIL + (
+        'memory = true\nmemory_tokens = 2000\nmemory_policy = "summarize"\nask_timeout = 30\n'
+    )
+    spec = parse_spec(text)
+    (agent,) = build_agents(spec, tmp_path)
+    assert agent.memory_policy == "summarize" and agent.memory_tokens == 2000
+    assert agent.ask_timeout == 30

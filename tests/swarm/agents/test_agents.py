@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 import pytest
 
-from providers import Message
+from providers import Message, Request, Response
+from providers.errors import ServerError
 from providers.sim import Fault, ModelProfile, SimConfig, open_simulator
 from swarm import EngineConfig, ProviderConfig, RetryPolicy, open_engine
 from swarm.agents import (
@@ -29,6 +31,7 @@ from swarm.agents import (
     open_swarm,
 )
 from swarm.engine import Engine
+from swarm.execution.session import SUMMARY_PREFIX
 from swarm.pricing import Price
 from swarm.supervisor import SupervisorEscalation
 
@@ -477,6 +480,57 @@ async def test_memory_keeps_the_conversation_across_messages() -> None:
     assert [m.text for m in reply.messages if m.role == "user"] == ["one", "two", "three"]
 
 
+QUESTION = "Tell me about the fjords of western Norway and their history. " * 2  # ~33 tokens
+
+
+async def test_a_summarizing_memory_replaces_old_turns_with_a_summary_by_the_model() -> None:
+    agent = Agent(
+        "mem", "Chat.", model="m", memory=True, memory_tokens=120, memory_policy="summarize"
+    )
+    async with engine_with() as engine, open_swarm(engine, [agent]) as crew:
+        replies = [await crew.ask("mem", f"{i}: {QUESTION}", timeout=30) for i in range(5)]
+        report = crew.report()
+        records = engine.ledger.records()
+    stats = report.agents["mem"]
+    assert stats.summaries >= 1 and stats.summary_failures == 0
+    # The last answer was given from a summary of the oldest turns plus the recent ones.
+    last = replies[-1].messages
+    assert last[0].role == "user" and last[0].text.startswith(SUMMARY_PREFIX)
+    assert "0: Tell me" not in " ".join(m.text for m in last[1:])
+    assert last[-2].text.startswith("4: ")
+    # Summaries are model calls of the agent's, charged like its turns (not counted as turns).
+    summaries = [r for r in records if r.metadata.get("swarm.purpose") == "summary"]
+    assert len(summaries) == stats.summaries
+    assert all(r.agent == "mem" for r in summaries)
+    assert stats.turns == 5
+    answered = sum(r.usage.output_tokens for r in replies)
+    assert report.spent.output_tokens == answered + sum(r.usage.output_tokens for r in summaries)
+
+
+async def test_a_failed_summary_trims_the_memory_and_the_message_is_still_answered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    agent = Agent(
+        "mem", "Chat.", model="m", memory=True, memory_tokens=120, memory_policy="summarize"
+    )
+    async with engine_with() as engine, open_swarm(engine, [agent]) as crew:
+        complete = engine.complete
+
+        async def no_summaries(request: Request, **options: Any) -> Response:
+            if options.get("metadata", {}).get("swarm.purpose") == "summary":
+                raise ServerError("the summarizer is down", provider="sim", model="m", status=503)
+            return await complete(request, **options)
+
+        monkeypatch.setattr(engine, "complete", no_summaries)
+        replies = [await crew.ask("mem", f"{i}: {QUESTION}", timeout=30) for i in range(5)]
+        stats = crew.report().agents["mem"]
+    assert stats.summary_failures >= 1 and stats.summaries == 0
+    assert stats.replies == 5 and stats.errors == 0
+    last = replies[-1].messages
+    assert not last[0].text.startswith(SUMMARY_PREFIX)  # trimmed instead
+    assert last[-2].text.startswith("4: ") and "0: Tell me" not in last[0].text
+
+
 async def test_without_memory_each_message_starts_fresh() -> None:
     agent = Agent("chat", "Chat.", model="m")
     async with engine_with() as engine, open_swarm(engine, [agent]) as crew:
@@ -546,6 +600,9 @@ async def test_open_swarm_refuses_bad_arguments() -> None:
         ({"name": "x", "can_ask": ["bad name"]}, "bad agent name"),
         ({"name": "x", "model": ""}, "needs model="),
         ({"name": "x", "ask_timeout": 0}, "ask_timeout must be a positive number"),
+        ({"name": "x", "memory_policy": "forget"}, "memory_policy must be 'trim' or"),
+        ({"name": "x", "memory": True, "memory_policy": "summarize"}, "needs memory=True and"),
+        ({"name": "x", "summary_tokens": 0}, "summary_tokens must be an int >= 1"),
         ({"name": "x", "ask_timeout": float("inf")}, "or None"),
     ],
 )

@@ -73,6 +73,11 @@ class ModelProfile(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             tool loop). 1 (the default): it answers once it has tool results.
         tool_args_chunk: Characters of tool-call arguments per streamed delta
             (each delta is one output token for pacing and usage).
+        bad_tool_calls: Chance that a tool call is wrong, as real models' sometimes
+            are: half of them break the tool's schema (a required argument left
+            out, or one of the wrong type), half name a tool that was not offered
+            (always that, for a tool without arguments). For testing the error
+            results a tool loop must give back rather than crash on.
         cache_min_tokens: Shortest prefix (in tokens) the prompt cache stores.
         cache_ttl: Seconds a cached prefix lives after its last use.
     """
@@ -89,6 +94,7 @@ class ModelProfile(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     tool_call_probability: float = 1.0
     tool_rounds: int = 1
     tool_args_chunk: int = 12
+    bad_tool_calls: float = 0.0
     cache_min_tokens: int = 1024
     cache_ttl: float = 300.0
 
@@ -109,6 +115,8 @@ class ModelProfile(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise ValueError("ModelProfile: tool_rounds must be >= 1")
         if self.tool_args_chunk < 1:
             raise ValueError("ModelProfile: tool_args_chunk must be >= 1")
+        if not 0.0 <= self.bad_tool_calls <= 1.0:
+            raise ValueError("ModelProfile: bad_tool_calls must be within 0..1")
 
 
 class RateLimit(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -258,13 +258,39 @@ def _tool_calls(prompt: SimPrompt, profile: ModelProfile, rng: random.Random) ->
     calls = []
     for tool in chosen:
         args = generate_arguments(tool.schema, rng)
+        name = tool.name
+        if profile.bad_tool_calls and rng.random() < profile.bad_tool_calls:
+            broken = _break_arguments(args, tool.schema) if rng.random() < 0.5 else None
+            if broken is None:
+                name = UNKNOWN_TOOL_PREFIX + tool.name
+            else:
+                args = broken
         text = msgspec.json.encode(args).decode()
         step = profile.tool_args_chunk
         chunks = [text[i : i + step] for i in range(0, len(text), step)] or ["{}"]
-        calls.append(
-            SimToolCall(suffix=random_id(rng), name=tool.name, arguments=text, chunks=chunks)
-        )
+        calls.append(SimToolCall(suffix=random_id(rng), name=name, arguments=text, chunks=chunks))
     return calls
+
+
+# A wrong tool call's made-up name (ModelProfile.bad_tool_calls).
+UNKNOWN_TOOL_PREFIX = "unoffered_"
+
+
+def _break_arguments(args: Any, schema: dict[str, Any]) -> dict[str, Any] | None:
+    """``args`` made invalid for ``schema`` (valid JSON still), or None when the
+    schema has no property to get wrong."""
+    if not isinstance(args, dict):
+        return None
+    required = [k for k in schema.get("required", []) if k in args]
+    if required:
+        return {k: v for k, v in args.items() if k != required[0]}
+    properties = schema.get("properties") or {}
+    for key, spec in properties.items():
+        kind = spec.get("type") if isinstance(spec, dict) else None
+        if kind in ("string", "integer", "number", "boolean", "array"):
+            wrong: Any = {"unexpected": True}  # an object where a scalar or list goes
+            return {**args, key: wrong}
+    return None
 
 
 # -- arguments from a JSON schema -------------------------------------------------

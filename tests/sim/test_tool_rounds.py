@@ -55,3 +55,8 @@ async def test_the_model_calls_tools_for_the_rounds_asked_then_answers(
 def test_tool_rounds_is_checked() -> None:
     with pytest.raises(ValueError, match="tool_rounds must be >= 1"):
         ModelProfile(tool_rounds=0)
+
+
+def test_bad_tool_calls_is_checked() -> None:
+    with pytest.raises(ValueError, match="bad_tool_calls must be within 0..1"):
+        ModelProfile(bad_tool_calls=1.5)

@@ -183,6 +183,57 @@ async def test_a_tool_past_its_timeout_is_an_error_result() -> None:
         assert result.stopped == "answered"
 
 
+@pytest.mark.parametrize("family", ["openai", "openai-responses", "anthropic", "gemini"])
+async def test_wrong_tool_calls_from_the_model_are_error_results_it_reads(family: str) -> None:
+    """The simulator's model calls tools wrongly (bad_tool_calls=1: arguments that
+    break the schema, or a tool never offered), over each family's wire format;
+    the loop must answer each with an error result, never run the tool, and go on."""
+    ran: list[str] = []
+
+    def book(city: str, nights: int) -> str:
+        """Book a hotel.
+
+        Args:
+            city: Where.
+            nights: How many nights.
+        """
+        ran.append(city)
+        return "booked"
+
+    profile = ModelProfile(output_tokens=20, tool_rounds=6, bad_tool_calls=1.0)
+    async with open_simulator(SimConfig(models={"m": profile}, seed=7)) as sim:
+        config = EngineConfig(
+            providers={
+                "sim": ProviderConfig(
+                    family=family, base_url=sim.base_url_for(family), api_key="sk-t"
+                )
+            },
+            default_provider="sim",
+            retry=RetryPolicy(max_attempts=1),
+        )
+        async with open_engine(config, env={}) as engine:
+            async with run_tool_loop(engine, ask(), ToolBox([book]), max_turns=10) as loop:
+                outcomes = [e.outcome async for e in loop if isinstance(e, ToolFinished)]
+    result = loop.result
+    assert result is not None and result.stopped == "answered" and result.turns == 7
+    assert len(outcomes) == 6 and ran == []  # a wrong call never runs the tool
+    kinds = {o.error_kind for o in outcomes}
+    assert all(o.is_error for o in outcomes)
+    assert kinds == {"arguments", "unknown_tool"}  # both kinds drawn in six calls
+    for outcome in outcomes:
+        if outcome.error_kind == "unknown_tool":
+            assert "there is no tool named 'unoffered_book'; the tools are: book" in (
+                outcome.content
+            )
+        else:
+            assert "book" in outcome.content and (
+                "city" in outcome.content or "nights" in (outcome.content)
+            )
+    # Each error went back to the model as the result of its call.
+    results = [m for m in result.messages if m.role == "tool"]
+    assert [m.text for m in results] == [o.content for o in outcomes]
+
+
 async def test_a_tool_raising_its_own_timeout_error_is_that_tools_error() -> None:
     """A socket timeout (or a peer agent's ReplyTimeout) inside a tool is the
     tool's error, with or without a tool timeout; it used to crash the loop

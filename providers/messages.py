@@ -159,7 +159,11 @@ class Message(msgspec.Struct, kw_only=True, frozen=True):
         return cls(role="assistant", content=text, tool_calls=tool_calls or [])
 
     @classmethod
-    def tool(cls, call_id: str, name: str, result: str, *, is_error: bool = False) -> Message:
+    def tool(
+        cls, call_id: str, name: str, result: str | list[Part], *, is_error: bool = False
+    ) -> Message:
+        """A tool's result: text, or parts (text and images: every family but OpenAI
+        Chat takes images in a tool result; there they follow in a user message)."""
         return cls(role="tool", tool_call_id=call_id, name=name, content=result, is_error=is_error)
 
 

@@ -23,6 +23,9 @@ Choices of this module, each the answer to "what does OpenAI do with it":
   ``Request.extra`` to send them.
 * Reasoning parts of assistant messages are dropped: Chat Completions has no way
   to send reasoning back.
+* Images in a tool result (a screenshot tool) go in one user message after the
+  turn's last tool message, each labelled with its call: a tool message takes
+  text only, and a user message between two tool messages is refused.
 * ``Message.name`` is not sent (Groq answers 400 to ``messages[].name``; a tool
   result is matched by ``tool_call_id``), nor ``is_error`` (there is no such
   field: say so in the result text).
@@ -594,7 +597,7 @@ class OpenAIChatDecoder(StreamDecoder):
 
 # -- the family ---------------------------------------------------------------------
 
-_ROLES_WITH_TEXT_ONLY = ("system", "assistant", "tool")
+_ROLES_WITH_TEXT_ONLY = ("system", "assistant")
 
 
 class OpenAIChat(Family):
@@ -786,11 +789,32 @@ class OpenAIChat(Family):
 # -- request pieces -----------------------------------------------------------------
 
 
+# Chat Completions takes text only in a tool message. Images a tool returned (a
+# screenshot, a chart) go in one user message right after the turn's last tool
+# message, each introduced by the call it came from; the tool message says so.
+# Tool messages must directly follow their assistant message, so the user message
+# cannot come between them.
+_TOOL_IMAGES_NOTE = "[the image(s) this tool returned follow in the next user message]"
+
+
+def _tool_images_message(pending: list[tuple[Message, list[ImagePart]]]) -> dict[str, Any]:
+    parts: list[Part] = []
+    for message, images in pending:
+        label = f"Image(s) returned by tool {message.name or 'call'} (call {message.tool_call_id}):"
+        parts.append(TextPart(text=label))
+        parts.extend(images)
+    return {"role": "user", "content": _user_content(parts)}
+
+
 def _messages(messages: list[Message]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     call_ids: set[str] = set()
+    pending: list[tuple[Message, list[ImagePart]]] = []  # tool images not yet sent
     for i, message in enumerate(messages):
         role = message.role
+        if pending and role != "tool":
+            out.append(_tool_images_message(pending))
+            pending = []
         parts: list[Part] = [p for p in message.parts() if not isinstance(p, ReasoningPart)]
         if role in _ROLES_WITH_TEXT_ONLY:
             for part in parts:
@@ -805,9 +829,12 @@ def _messages(messages: list[Message]) -> list[dict[str, Any]]:
                     f"messages[{i}]: the tool result for {message.tool_call_id!r} answers no "
                     "tool call of an earlier assistant message; OpenAI refuses it"
                 )
-            out.append(
-                {"role": "tool", "tool_call_id": message.tool_call_id, "content": _text(parts)}
-            )
+            images = [p for p in parts if isinstance(p, ImagePart)]
+            text = _text(parts)
+            if images:
+                pending.append((message, images))
+                text = f"{text}\n{_TOOL_IMAGES_NOTE}" if text else _TOOL_IMAGES_NOTE
+            out.append({"role": "tool", "tool_call_id": message.tool_call_id, "content": text})
         elif role == "assistant":
             entry: dict[str, Any] = {"role": "assistant"}
             text = _text(parts)
@@ -829,6 +856,8 @@ def _messages(messages: list[Message]) -> list[dict[str, Any]]:
             out.append({"role": "system", "content": _text(parts)})
         else:
             out.append({"role": "user", "content": _user_content(parts)})
+    if pending:
+        out.append(_tool_images_message(pending))
     return out
 
 

@@ -28,6 +28,7 @@ import anyio
 import anyio.abc
 import msgspec
 
+from providers.messages import ImagePart
 from providers.tools import SchemaTool
 
 from ..errors import SwarmError
@@ -70,9 +71,9 @@ def _size(data: Any) -> str:
 def _block_text(block: Any) -> str:
     """One content block as text a model can read.
 
-    Tool results are text in every family this runtime speaks, so media is
-    described (kind, type, size, where it lives), never dropped silently and never
-    pasted as base64 (which would only burn the context window).
+    Media is described (kind, type, size, where it lives), never dropped silently
+    and never pasted as base64 (which would only burn the context window); images
+    also go to the model as images (:func:`_result_images`).
     """
     kind = getattr(block, "type", "content")
     if kind == "text":
@@ -91,6 +92,17 @@ def _block_text(block: Any) -> str:
             return f"[resource {resource.uri} ({mime})]\n{text}"
         return f"[resource {resource.uri}: {mime}, {_size(getattr(resource, 'blob', None))}]"
     return f"[{kind}]"
+
+
+def _result_images(result: Any) -> list[ImagePart]:
+    """The result's images, sent to the model beside the text (audio and other
+    media have no place in a tool result in any family: described only)."""
+    images = []
+    for block in result.content or []:
+        data, mime = getattr(block, "data", None), getattr(block, "mime_type", None)
+        if getattr(block, "type", None) == "image" and isinstance(data, str) and mime:
+            images.append(ImagePart(data=data, media_type=mime))
+    return images
 
 
 def _result_text(result: Any) -> str:
@@ -178,7 +190,7 @@ def _schema_tool(
     connection, a timeout, an error the server reports) is an McpToolError, which
     the box turns into an error result the model reads."""
 
-    async def call(**arguments: Any) -> str:
+    async def call(**arguments: Any) -> str | list[str | ImagePart]:
         if connection.lost is not None:
             raise McpToolError(
                 f"MCP tool {name!r} failed: the connection to the server was lost "
@@ -194,7 +206,8 @@ def _schema_tool(
         text = _result_text(result)
         if result.is_error:
             raise McpToolError(f"MCP tool {name!r} reported an error: {text}")
-        return text
+        images = _result_images(result)
+        return [text, *images] if images else text
 
     return SchemaTool(
         prefix + name,

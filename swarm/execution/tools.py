@@ -21,7 +21,7 @@ import msgspec
 import sniffio
 
 from providers.errors import ToolArgumentsError
-from providers.messages import Message, ToolCall, ToolSpec
+from providers.messages import ImagePart, Message, Part, TextPart, ToolCall, ToolSpec
 from providers.tools import Tool
 
 __all__ = ["ToolBox", "ToolOutcome"]
@@ -35,6 +35,11 @@ class ToolOutcome(msgspec.Struct, kw_only=True, frozen=True):
         name: The tool's name.
         content: The result as text (a ``str`` result as it is, anything else as
             JSON), or the error explained for the model.
+        images: Images the tool returned (an ``ImagePart``, or a list or tuple of
+            ``str``/``TextPart``/``ImagePart`` pieces, whose text becomes
+            ``content``): sent to the model with the text, as each family takes
+            them (Anthropic and Gemini in the tool result, OpenAI Responses as
+            ``input_image`` output, OpenAI Chat in a user message after the results).
         is_error: True when the arguments were bad, the tool raised, timed out or
             is unknown.
         error_kind: ``arguments``, ``raised``, ``timeout`` or ``unknown_tool``.
@@ -44,22 +49,38 @@ class ToolOutcome(msgspec.Struct, kw_only=True, frozen=True):
     call_id: str
     name: str
     content: str
+    images: list[ImagePart] = []
     is_error: bool = False
     error_kind: str | None = None
     duration: float = 0.0
 
     def message(self) -> Message:
         """The ``tool`` message that carries this result back to the model."""
-        return Message.tool(self.call_id, self.name, self.content, is_error=self.is_error)
+        if not self.images:
+            return Message.tool(self.call_id, self.name, self.content, is_error=self.is_error)
+        parts: list[Part] = [TextPart(text=self.content)] if self.content else []
+        parts.extend(self.images)
+        return Message.tool(self.call_id, self.name, parts, is_error=self.is_error)
 
 
-def _encode_result(value: Any) -> str:
+def _encode_result(value: Any) -> tuple[str, list[ImagePart]]:
+    """A tool's return value as (text, images)."""
     if isinstance(value, str):
-        return value
+        return value, []
+    if isinstance(value, ImagePart):
+        return "", [value]
+    if (
+        isinstance(value, list | tuple)
+        and value
+        and any(isinstance(v, ImagePart) for v in value)
+        and all(isinstance(v, str | TextPart | ImagePart) for v in value)
+    ):
+        texts = [v if isinstance(v, str) else v.text for v in value if not isinstance(v, ImagePart)]
+        return "\n".join(texts), [v for v in value if isinstance(v, ImagePart)]
     try:
-        return msgspec.json.encode(value, enc_hook=str).decode()
+        return msgspec.json.encode(value, enc_hook=str).decode(), []
     except (TypeError, ValueError, msgspec.EncodeError):
-        return repr(value)
+        return repr(value), []
 
 
 class ToolBox:
@@ -211,10 +232,12 @@ class ToolBox:
                 error_kind="raised",
                 duration=time.perf_counter() - started,
             )
+        text, images = _encode_result(value)
         return ToolOutcome(
             call_id=call.id,
             name=call.name,
-            content=_encode_result(value),
+            content=text,
+            images=images,
             duration=time.perf_counter() - started,
         )
 

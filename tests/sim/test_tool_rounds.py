@@ -58,5 +58,5 @@ def test_tool_rounds_is_checked() -> None:
 
 
 def test_bad_tool_calls_is_checked() -> None:
-    with pytest.raises(ValueError, match="bad_tool_calls must be within 0..1"):
+    with pytest.raises(ValueError, match=r"bad_tool_calls must be within 0\.\.1"):
         ModelProfile(bad_tool_calls=1.5)

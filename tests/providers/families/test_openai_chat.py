@@ -399,6 +399,40 @@ def test_image_outside_user_message_is_refused() -> None:
         FAMILY.build_request(request, openai_endpoint(), stream=False)
 
 
+def test_images_a_tool_returned_follow_the_turns_results_in_a_user_message() -> None:
+    # Chat Completions takes text only in a tool message; the images go right
+    # after the turn's last tool message (not between two, which OpenAI refuses).
+    png = ImagePart(data="iVBORw0KGgo=", media_type="image/png")
+    calls = [
+        ToolCall(id="call_1", name="shot", arguments="{}"),
+        ToolCall(id="call_2", name="clock", arguments="{}"),
+    ]
+    request = Request(
+        model="m",
+        messages=[
+            Message.user("look"),
+            Message.assistant(tool_calls=calls),
+            Message.tool("call_1", "shot", [TextPart(text="the page"), png]),
+            Message.tool("call_2", "clock", "12:00"),
+            Message.user("and now?"),
+        ],
+    )
+    messages = body_of(request)["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "tool", "tool", "user", "user"]
+    assert messages[2]["content"] == (
+        "the page\n[the image(s) this tool returned follow in the next user message]"
+    )
+    assert messages[3]["content"] == "12:00"
+    assert messages[4]["content"] == [
+        {"type": "text", "text": "Image(s) returned by tool shot (call call_1):"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+    ]
+    assert messages[5]["content"] == "and now?"
+    # At the end of the conversation (the usual case in a tool loop) too.
+    request = Request(model="m", messages=request.messages[:3])
+    assert body_of(request)["messages"][-1]["role"] == "user"
+
+
 def test_tool_result_without_its_call_is_refused() -> None:
     request = Request(
         model="m", messages=[Message.user("a"), Message.tool("call_x", "t", "result")]

@@ -6,6 +6,7 @@ them like any other tool."""
 
 from __future__ import annotations
 
+import base64
 import socket
 import subprocess
 import sys
@@ -18,7 +19,7 @@ import anyio.lowlevel
 import httpx
 import pytest
 
-from providers import ToolCall
+from providers import ImagePart, ToolCall
 from providers.sim import ModelProfile, SimConfig, open_simulator
 from providers.tools import SchemaTool
 from swarm import EngineConfig, ProviderConfig, RetryPolicy, open_engine
@@ -53,11 +54,14 @@ async def test_stdio_tools_are_listed_with_their_schemas_and_run() -> None:
 
 
 async def test_media_and_resources_are_described_for_the_model() -> None:
-    # Tool results are text in every family: media is described (kind, type, size,
-    # where it is), an embedded text resource given whole, nothing dropped.
+    # Media is described (kind, type, size, where it is), an embedded text resource
+    # given whole, nothing dropped; the image also goes to the model as an image.
     async with open_mcp_tools(STDIO) as tools:
         out = await ToolBox(tools).run(call("media", "{}"))
     assert not out.is_error
+    png = base64.b64encode(b"\x89PNG" + bytes(96)).decode()
+    assert out.images == [ImagePart(data=png, media_type="image/png")]
+    assert out.message().parts()[1:] == out.images
     assert out.content.split("\n") == [
         "[image: image/png, 100 bytes]",
         "[audio: audio/wav, 300 bytes]",

@@ -4,6 +4,7 @@ reads, timeouts, parallel calls, the turn limit, cancellation."""
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -13,7 +14,7 @@ import anyio
 import msgspec
 import pytest
 
-from providers import BadRequestError, Message, Request, TextDelta, ToolCall
+from providers import BadRequestError, ImagePart, Message, Request, TextDelta, ToolCall
 from providers.sim import Fault, ModelProfile, SimConfig, open_simulator
 from swarm import EngineConfig, ProviderConfig, RetryPolicy, open_engine
 from swarm.engine import Engine
@@ -232,6 +233,48 @@ async def test_wrong_tool_calls_from_the_model_are_error_results_it_reads(family
     # Each error went back to the model as the result of its call.
     results = [m for m in result.messages if m.role == "tool"]
     assert [m.text for m in results] == [o.content for o in outcomes]
+
+
+PNG = ImagePart(
+    data=base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(64)).decode(), media_type="image/png"
+)
+
+
+@pytest.mark.parametrize("family", ["openai", "openai-responses", "anthropic", "gemini"])
+async def test_a_tool_can_return_an_image_the_model_is_sent(family: str) -> None:
+    """A screenshot tool: its image goes back to the model in each family's own
+    way (in the tool result; for OpenAI Chat, which takes text only there, in a
+    user message after the turn's results), and the provider accepts it."""
+
+    def screenshot(url: str) -> list[str | ImagePart]:
+        """Take a screenshot of a page.
+
+        Args:
+            url: The page.
+        """
+        return [f"screenshot of {url}", PNG]
+
+    async with open_simulator(SimConfig(models={"m": ModelProfile(output_tokens=20)})) as sim:
+        config = EngineConfig(
+            providers={
+                "sim": ProviderConfig(
+                    family=family, base_url=sim.base_url_for(family), api_key="sk-t"
+                )
+            },
+            default_provider="sim",
+            retry=RetryPolicy(max_attempts=1),
+        )
+        async with open_engine(config, env={}) as engine:
+            async with run_tool_loop(engine, ask(), ToolBox([screenshot])) as loop:
+                outcomes = [e.outcome async for e in loop if isinstance(e, ToolFinished)]
+    result = loop.result
+    assert result is not None and result.stopped == "answered" and result.turns == 2
+    (outcome,) = outcomes
+    assert not outcome.is_error and outcome.images == [PNG]
+    assert outcome.content.startswith("screenshot of ")
+    tool_message = result.messages[2]
+    assert tool_message.role == "tool" and tool_message.parts()[-1] == PNG
+    # The exact wire form of each family: tests/providers/families (tool result images).
 
 
 async def test_a_tool_raising_its_own_timeout_error_is_that_tools_error() -> None:

@@ -10,6 +10,12 @@ Events (the message is the event's name; its fields ride in ``record.swarm``):
   type, the delay before the next.
 - ``call.fallback`` (INFO): call, from which deployment, the error type.
 - ``breaker.transition`` (WARNING): deployment, from, to, reason.
+- ``child.crashed`` (WARNING): supervisor, child (an actor or agent), incarnation,
+  kind (crashed or killed), the error; ``child.restarted`` (WARNING): supervisor,
+  child, the child whose exit caused it (``cause``: a sibling under one_for_all or
+  rest_for_one), the strategy, its restarts so far; ``supervisor.escalated``
+  (ERROR): supervisor, the child whose exit was one too many, the intensity.
+- ``agent.summary_failed`` (WARNING): agent, the error (its memory was trimmed).
 
 No event carries a key, a prompt or an answer: only ids, names, counts, times and
 error messages (which the provider layer has already redacted). As a second line of

@@ -52,6 +52,7 @@ Where this differs from OTP, on purpose:
 from __future__ import annotations
 
 import contextvars
+import logging
 import math
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -62,6 +63,7 @@ import anyio
 import msgspec
 from anyio.abc import TaskGroup
 
+from .. import logs
 from ..errors import SwarmError
 from .intensity import RestartIntensity
 from .spec import (
@@ -644,6 +646,16 @@ class Supervisor:
         )
         done.set()
         ctx._ready.set()  # a run that ended is as started as it will ever be
+        if kind in ("crashed", "killed"):
+            logs.event(
+                logging.WARNING,
+                "child.crashed",
+                supervisor=self.name,
+                child=ctx.id,
+                incarnation=ctx.incarnation,
+                kind=kind,
+                error=None if error is None else f"{type(error).__name__}: {error}",
+            )
         if child.ctx is ctx and child.state == "running":
             child.last_exit = exit
             if spontaneous:
@@ -720,6 +732,15 @@ class Supervisor:
             self._escalation = SupervisorEscalation(
                 self.name, exit, intensity=self._spec.intensity, period=self._spec.period
             )
+            logs.event(
+                logging.ERROR,
+                "supervisor.escalated",
+                supervisor=self.name,
+                child=exit.id,
+                intensity=self._spec.intensity,
+                period=self._spec.period,
+                error=str(self._escalation),
+            )
             await self._give_up("escalated")
             return
         affected = affected_children(self._spec.strategy, self._order, child.spec.id)
@@ -748,6 +769,15 @@ class Supervisor:
             if child_id in again:
                 restarted = self._children[child_id]
                 restarted.restarts += 1
+                logs.event(
+                    logging.WARNING,
+                    "child.restarted",
+                    supervisor=self.name,
+                    child=child_id,
+                    cause=exit.id,
+                    strategy=self._spec.strategy,
+                    restarts=restarted.restarts,
+                )
                 await self._spawn(restarted)
 
     def _auto_shutdown_due(self, ended: _Child) -> bool:

@@ -670,3 +670,52 @@ async def test_shutdown_with_500_live_streams_leaves_no_task_behind() -> None:
     assert streams.closed == 500
     assert order == list(range(499, -1, -1))
     assert sup.statistics().running == 0
+
+
+# --- logs -----------------------------------------------------------------------------------
+
+
+def _events(caplog: pytest.LogCaptureFixture) -> list[tuple[str, dict[str, object]]]:
+    return [(r.getMessage(), dict(r.swarm)) for r in caplog.records if hasattr(r, "swarm")]
+
+
+async def test_crashes_restarts_and_escalation_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("WARNING", logger="swarm")
+    log: list[str] = []
+    ws = workers(log, "a", "b")
+    spec = _spec(ws, name="root", strategy="one_for_all", intensity=1, period=3600.0)
+    with pytest.raises(SupervisorEscalation):
+        async with open_supervisor(spec):
+            ws["b"].crash()
+            await settle()
+            first = _events(caplog)
+            ws["b"].crash()
+            await anyio.sleep_forever()
+    assert first == [
+        (
+            "child.crashed",
+            {
+                "supervisor": "root",
+                "child": "b",
+                "incarnation": 0,
+                "kind": "crashed",
+                "error": "Boom: b crashed",
+            },
+        ),
+        # one_for_all: a restarts for b's sake; both say so.
+        (
+            "child.restarted",
+            {"supervisor": "root", "child": "a", "cause": "b", "strategy": "one_for_all",
+             "restarts": 1},
+        ),
+        (
+            "child.restarted",
+            {"supervisor": "root", "child": "b", "cause": "b", "strategy": "one_for_all",
+             "restarts": 1},
+        ),
+    ]  # fmt: skip
+    later = _events(caplog)[len(first) :]
+    assert [name for name, _ in later] == ["child.crashed", "supervisor.escalated"]
+    escalated = later[1][1]
+    assert escalated["child"] == "b" and escalated["intensity"] == 1
+    assert "gave up" in str(escalated["error"])

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from ..throughput import RecentRate
 from .server import Source
 
 __all__ = ["metrics_source", "parse_exposition", "snapshot_from_metrics"]
@@ -190,7 +191,7 @@ def metrics_source(http: httpx.AsyncClient, url: str, title: str) -> Source:
     an unreachable endpoint gives the last good snapshot with ``error`` set."""
     started = time.monotonic()
     last: dict[str, Any] = {}
-    rate = {"when": started, "tokens": -1, "value": 0.0}
+    rate = RecentRate()
 
     async def state(watching: str | None) -> dict[str, Any]:
         nonlocal last
@@ -202,12 +203,11 @@ def metrics_source(http: httpx.AsyncClient, url: str, title: str) -> Source:
         samples = parse_exposition(response.text)
         now = time.monotonic()
         tokens = _sum(samples, "tokens_total", kind="output")
-        if rate["tokens"] >= 0 and now - rate["when"] >= 0.25:
-            rate["value"] = max(0.0, (tokens - rate["tokens"]) / (now - rate["when"]))
-        if rate["tokens"] < 0 or now - rate["when"] >= 0.25:
-            rate["when"], rate["tokens"] = now, tokens
         last = snapshot_from_metrics(
-            samples, title=title, elapsed=now - started, tokens_per_second=rate["value"]
+            samples,
+            title=title,
+            elapsed=now - started,
+            tokens_per_second=rate.update(now, tokens),
         )
         return last
 

@@ -35,6 +35,7 @@ import sniffio
 from ..agents.runtime import Swarm
 from ..engine import Engine
 from ..observability.http import read_request, respond
+from ..throughput import RecentRate
 from .page import render_page
 from .state import snapshot
 
@@ -47,22 +48,6 @@ _PERIOD = 0.5  # seconds between snapshots
 Source = Callable[[str | None], Awaitable[dict[str, Any]]]
 
 
-class _Rate:
-    """Output tokens per second between snapshots (several viewers share one)."""
-
-    def __init__(self) -> None:
-        self._last = (time.monotonic(), 0)
-        self.value = 0.0
-
-    def update(self, tokens: int) -> float:
-        now = time.monotonic()
-        when, before = self._last
-        if now - when >= _PERIOD / 2:
-            self.value = max(0.0, (tokens - before) / (now - when))
-            self._last = (now, tokens)
-        return self.value
-
-
 def engine_source(
     engine: Engine,
     swarm: Swarm | None,
@@ -71,7 +56,7 @@ def engine_source(
 ) -> Source:
     """Snapshots of an engine (and swarm) in this process."""
     started = time.monotonic()
-    rate = _Rate()
+    rate = RecentRate()  # several viewers share it: more samples, the same rate
 
     async def state(watching: str | None) -> dict[str, Any]:
         stats = engine.statistics()
@@ -81,7 +66,7 @@ def engine_source(
             stats=stats,
             rate_limits=await engine.rate_limit_statistics(),
             swarm=swarm.report() if swarm is not None else None,
-            tokens_per_second=rate.update(stats.ledger.output_tokens),
+            tokens_per_second=rate.update(time.monotonic(), stats.ledger.output_tokens),
             inputs=inputs() if inputs is not None else None,
             watching=watching,
             tail=swarm.tail(watching) if swarm is not None and watching else "",

@@ -23,6 +23,7 @@ from ..config import EngineConfig
 from ..engine import Engine, open_engine
 from ..observability import open_metrics_server
 from ..patterns import Stage, consensus, open_map, open_pipeline
+from ..throughput import RecentRate
 from .display import LiveDisplay, Progress, Snapshot
 from .report import InputOutcome, SwarmRunReport, summarize
 from .spec import (
@@ -192,10 +193,17 @@ async def _consensus(
 
 
 async def _snapshot(
-    spec: SwarmSpec, engine: Engine, crew: Swarm, progress: Progress, started: float, agents: int
+    spec: SwarmSpec,
+    engine: Engine,
+    crew: Swarm,
+    progress: Progress,
+    started: float,
+    agents: int,
+    rate: RecentRate,
 ) -> Snapshot:
     stats = engine.statistics()
-    elapsed = time.monotonic() - started
+    now = time.monotonic()
+    elapsed = now - started
     report = crew.report()
     return Snapshot(
         title=f"swarm run: {spec.name}",
@@ -208,7 +216,7 @@ async def _snapshot(
         agents_busy=sum(1 for a in report.agents.values() if a.busy),
         engine=stats,
         rate_limits=await engine.rate_limit_statistics(),
-        tokens_per_second=stats.ledger.output_tokens / max(elapsed, 1e-9),
+        tokens_per_second=rate.update(now, stats.ledger.output_tokens),
     )
 
 
@@ -250,6 +258,7 @@ async def run_spec(
             out.write(f"metrics at {server.url}\n")
             out.flush()
         started = time.monotonic()
+        rate = RecentRate()
         # The dashboard's own stack: its task group must close inside the swarm's.
         async with (
             open_swarm(engine, agents, budget=spec.budget) as crew,
@@ -286,7 +295,7 @@ async def run_spec(
                 if progress_out is not None:
                     display = LiveDisplay(
                         progress_out,
-                        lambda: _snapshot(spec, engine, crew, progress, started, len(agents)),
+                        lambda: _snapshot(spec, engine, crew, progress, started, len(agents), rate),
                     )
                     tg.start_soon(display.run)
                 await _run_pattern(spec, crew, inputs, progress, outcomes.append)

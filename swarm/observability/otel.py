@@ -21,6 +21,10 @@ an INTERNAL span ``execute_tool {name}``, with their real start and end times
 - ``error.type`` and an ERROR status when the call or the tool failed
 - ``swarm.call.id``, ``swarm.deployment``, ``swarm.attempts``, ``swarm.route``
 
+``swarm run --otel-spans FILE`` does this for a run with the SDK
+(:func:`span_file`): every span as one JSON object per line, for a collector's
+file receiver or a quick look, without a collector to talk to.
+
 Prompts, answers, tool arguments and results are never recorded (the conventions
 make content opt-in; this has none), and neither are keys.
 
@@ -35,7 +39,8 @@ span. Calls made outside any agent stay root spans.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ..engine import Engine
@@ -45,7 +50,7 @@ from ..ledger import CallRecord
 if TYPE_CHECKING:
     from ..agents.runtime import Swarm
 
-__all__ = ["instrument"]
+__all__ = ["instrument", "span_file"]
 
 _PROVIDER_NAMES = {
     "openai": "openai",
@@ -64,6 +69,36 @@ def _tracer(tracer_provider: Any) -> Any:
         ) from None
     provider = tracer_provider or trace.get_tracer_provider()
     return provider.get_tracer("swarm")
+
+
+@contextmanager
+def span_file(path: str) -> Iterator[Any]:
+    """A tracer provider (the OpenTelemetry SDK's) that writes each finished span
+    to ``path`` as one JSON line; flushed and closed when the block ends.
+
+    Raises:
+        ImportError: the SDK is not installed (``pip install 'swarm-runtime[otel]'``).
+        OSError: ``path`` cannot be written.
+    """
+    try:
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+    except ImportError:
+        raise ImportError(
+            "--otel-spans needs the OpenTelemetry SDK: pip install 'swarm-runtime[otel]'"
+        ) from None
+    with open(path, "w", encoding="utf-8") as out:
+        exporter = ConsoleSpanExporter(
+            out=out, formatter=lambda span: span.to_json(indent=None) + "\n"
+        )
+        provider = TracerProvider()
+        # Batched: the SDK's thread writes, not the event loop (a span per call and
+        # per tool run); shutdown, also on an interrupted run, flushes the rest.
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+        try:
+            yield provider
+        finally:
+            provider.shutdown()
 
 
 def instrument(

@@ -6,6 +6,7 @@ unless an engine config is given: the quickest look at the engine alone.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import IO
 
@@ -15,6 +16,7 @@ from providers.messages import Message, Request
 
 from ..config import EngineConfig
 from ..engine import Engine, open_engine
+from ..observability.otel import instrument, span_file
 from .report import RunReport, summarize
 
 __all__ = ["run_calls"]
@@ -52,8 +54,10 @@ async def run_calls(
     max_tokens: int,
     config: EngineConfig | None,
     progress: IO[str] | None,
+    spans: str | None = None,
 ) -> RunReport:
-    """Run ``calls`` streaming calls, ``concurrency`` at a time; return the report."""
+    """Run ``calls`` streaming calls, ``concurrency`` at a time; return the report
+    (``spans``: write an OpenTelemetry span per call to this file, JSON lines)."""
     engine_config = config or EngineConfig(simulator=True)
     requests = [
         Request(
@@ -66,7 +70,10 @@ async def run_calls(
         )
         for i in range(calls)
     ]
-    async with open_engine(engine_config) as engine:
+    async with open_engine(engine_config) as engine, contextlib.AsyncExitStack() as stack:
+        if spans is not None:
+            provider = stack.enter_context(span_file(spans))
+            stack.callback(instrument(engine, tracer_provider=provider))
         started = time.monotonic()
         async with anyio.create_task_group() as tg:
             if progress is not None:

@@ -9,6 +9,7 @@ usage error; 3 a spec, config or inputs file that cannot be used.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import sys
 from pathlib import Path
@@ -72,6 +73,13 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
         help="an engine config (TOML) in place of the spec's [engine]: real providers",
     )  # fmt: skip
     run.add_argument("--json", default=None, metavar="FILE", help="write the run report here")
+    run.add_argument(
+        "--otel-spans",
+        default=None,
+        metavar="FILE",
+        help="write OpenTelemetry spans (GenAI conventions: model calls, tool runs, agent "
+        "messages) to FILE as JSON lines; needs pip install 'swarm-runtime[otel]'",
+    )
     run.add_argument("--quiet", action="store_true", help="no live display")
     run.add_argument(
         "--metrics-port",
@@ -158,11 +166,24 @@ def _check(args: argparse.Namespace) -> None:
     # What would fail only after the run: checked before it starts.
     if args.json:
         check_writable(args.json, "--json")
+    if args.otel_spans:
+        check_writable(args.otel_spans, "--otel-spans")
+        if not _has_module("opentelemetry.sdk.trace"):
+            raise UsageError(
+                "--otel-spans needs the OpenTelemetry SDK: pip install 'swarm-runtime[otel]'"
+            )
     if args.metrics_port is not None:
         check_listenable(args.metrics_host, args.metrics_port, "--metrics-port")
     if args.dashboard:
         check_listenable(args.dashboard_host, args.dashboard_port, "--dashboard-port")
         check_listenable(args.dashboard_host, args.dashboard_ws_port, "--dashboard-ws-port")
+
+
+def _has_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
 
 
 def _write_json(path: str, report: msgspec.Struct) -> None:
@@ -199,6 +220,7 @@ def _run(args: argparse.Namespace) -> int:
                 max_tokens=args.max_tokens or 64,
                 config=config,
                 progress=progress,
+                spans=args.otel_spans,
             ),
             backend="trio",
         )
@@ -230,6 +252,7 @@ def _run(args: argparse.Namespace) -> int:
                 if args.dashboard
                 else None
             ),
+            spans=args.otel_spans,
         ),
         backend="trio",
     )

@@ -22,6 +22,7 @@ from ..agents.runtime import Swarm, open_swarm
 from ..config import EngineConfig
 from ..engine import Engine, open_engine
 from ..observability import open_metrics_server
+from ..observability.otel import instrument, span_file
 from ..patterns import Stage, consensus, open_map, open_pipeline
 from ..throughput import RecentRate
 from .display import LiveDisplay, Progress, Snapshot
@@ -229,6 +230,7 @@ async def run_spec(
     source: str = "spec",
     metrics: tuple[str, int] | None = None,
     dashboard: tuple[str, int] | tuple[str, int, int] | None = None,
+    spans: str | None = None,
 ) -> SwarmRunReport:
     """Run ``spec`` to the end and return its report (see the module docstring).
 
@@ -240,6 +242,8 @@ async def run_spec(
             any free one); the URL is written to ``progress_out`` (or stderr).
         dashboard: (host, port) or (host, port, WebSocket port) to serve the live
             dashboard on (trio only); its URL is written the same way.
+        spans: Write OpenTelemetry spans (model calls, tool runs, agent messages)
+            to this file as JSON lines (needs the SDK: the ``otel`` extra).
     """
     agents = build_agents(spec, base, source)
     inputs = load_inputs(spec, base)
@@ -257,6 +261,7 @@ async def run_spec(
             out = progress_out or sys.stderr
             out.write(f"metrics at {server.url}\n")
             out.flush()
+        provider = stack.enter_context(span_file(spans)) if spans is not None else None
         started = time.monotonic()
         rate = RecentRate()
         # The dashboard's own stack: its task group must close inside the swarm's.
@@ -264,6 +269,8 @@ async def run_spec(
             open_swarm(engine, agents, budget=spec.budget) as crew,
             AsyncExitStack() as inner,
         ):
+            if provider is not None:
+                inner.callback(instrument(engine, crew, tracer_provider=provider))
             if server is not None:  # its agents on the endpoint too (swarm dash shows them)
                 server.swarm = crew
                 inner.callback(setattr, server, "swarm", None)

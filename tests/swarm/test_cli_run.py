@@ -3,6 +3,7 @@ line. The swarm side of ``swarm run`` (the demo, specs): test_cli_run_swarm.py."
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -63,3 +64,40 @@ def test_installed_commands_answer_help() -> None:
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr
         assert "usage: swarm" in proc.stdout
+
+
+def test_run_writes_opentelemetry_spans_as_json_lines(tmp_path: Path) -> None:
+    spans = tmp_path / "spans.jsonl"
+    assert main(["run", "--calls", "6", "--quiet", "--otel-spans", str(spans)]) == EXIT_OK
+    lines = [json.loads(line) for line in spans.read_text().splitlines()]
+    assert len(lines) == 6
+    for span in lines:
+        assert span["name"] == "chat gpt-4o-mini" and span["kind"] == "SpanKind.CLIENT"
+        attributes = span["attributes"]
+        assert attributes["gen_ai.operation.name"] == "chat"
+        assert attributes["gen_ai.usage.output_tokens"] > 0
+    assert len({s["context"]["span_id"] for s in lines}) == 6
+
+
+def test_a_swarm_runs_spans_hold_agents_tools_and_calls(tmp_path: Path) -> None:
+    spans = tmp_path / "spans.jsonl"
+    args = ["run", "--agents", "3", "--inputs", "2", "--quiet", "--otel-spans", str(spans)]
+    assert main(args) == EXIT_OK
+    names = {json.loads(line)["name"].split(" ")[0] for line in spans.read_text().splitlines()}
+    assert {"invoke_agent", "chat", "execute_tool"} <= names
+
+
+def test_run_refuses_an_unwritable_span_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--calls", "1", "--otel-spans", "/no/such/dir/s.jsonl"]) == EXIT_USAGE
+    assert "--otel-spans /no/such/dir/s.jsonl: the directory" in capsys.readouterr().err
+
+
+def test_span_files_without_the_sdk_say_what_to_install(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from swarm.run import command
+
+    monkeypatch.setattr(command, "_has_module", lambda name: False)
+    spans = str(tmp_path / "s.jsonl")
+    assert main(["run", "--calls", "1", "--otel-spans", spans]) == EXIT_USAGE
+    assert "pip install 'swarm-runtime[otel]'" in capsys.readouterr().err

@@ -32,6 +32,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --output-tokens: draw the length uniformly up to this",
     )
     parser.add_argument("--tool-calls", type=int, default=None, help="parallel tool calls per turn")
+    parser.add_argument(
+        "--tool-rounds", type=int, default=None, help="tool rounds before the model answers"
+    )
+    parser.add_argument(
+        "--bad-tool-calls",
+        type=float,
+        default=None,
+        metavar="P",
+        help="chance a tool call is wrong (bad arguments or an unoffered tool), 0-1",
+    )
     parser.add_argument("--rpm", type=int, default=None, help="requests per minute per API key")
     parser.add_argument("--tpm", type=int, default=None, help="tokens per minute per API key")
     parser.add_argument(
@@ -63,6 +73,8 @@ def build_config(args: argparse.Namespace, base: SimConfig | None = None) -> Sim
         ("output_tokens", "output_tokens"),
         ("output_tokens_max", "output_tokens_max"),
         ("tool_calls", "tool_calls"),
+        ("tool_rounds", "tool_rounds"),
+        ("bad_tool_calls", "bad_tool_calls"),
     ):
         value = getattr(args, flag)
         if value is not None:

@@ -46,6 +46,23 @@ def test_flags_build_the_config() -> None:
     assert cfg.rate_limit.rpm == 60 and cfg.rate_limit.tpm is None
     assert cfg.faults[0].status == 503
     assert build_config(parser.parse_args([])).port == 8000
+    tools = build_config(
+        parser.parse_args(
+            [
+                "--host",
+                "0.0.0.0",
+                "--tool-calls",
+                "3",
+                "--tool-rounds",
+                "2",
+                "--bad-tool-calls",
+                "0.25",
+            ]
+        )
+    )
+    assert tools.host == "0.0.0.0"
+    p = tools.default_profile
+    assert (p.tool_calls, p.tool_rounds, p.bad_tool_calls) == (3, 2, 0.25)
 
 
 def test_python_m_providers_sim_serves() -> None:

@@ -195,3 +195,23 @@ def test_a_preset_without_its_key_names_the_variable_not_a_flag_never_given(
     assert code == EXIT_PROBLEM
     assert "preset 'openai' reads its key from OPENAI_API_KEY, which is not set" in err
     assert "--api-key-env OPENAI_API_KEY" not in err
+
+
+def test_a_ramp_up_starts_the_workers_spread_over_it(tmp_path: Path) -> None:
+    code, report = bench(
+        tmp_path, "--concurrency 4 --ramp-up 0.8 --requests 4 --sim-ttft 0.05 --output-tokens 100"
+    )
+    assert code == EXIT_OK
+    # Each request streams for a second at the simulator's 100 tok/s, so each worker
+    # sends one; worker i waits i * 0.8 / 4 s (a lower bound, whatever the machine).
+    first = sorted(r.start for r in report.records)
+    assert first[1] >= 0.2 - 0.01 and first[2] >= 0.4 - 0.01 and first[3] >= 0.6 - 0.01
+    assert report.settings["ramp_up"] == 0.8
+
+
+def test_the_dataset_format_can_be_named_for_any_file_name(tmp_path: Path) -> None:
+    data = tmp_path / "prompts.txt"  # not .jsonl: read as ShareGPT unless told
+    data.write_text('{"prompt": "a b c", "output_tokens": 5}\n')
+    code, report = bench(tmp_path, f"--dataset {data} --dataset-format jsonl --requests 2")
+    assert code == EXIT_OK
+    assert [r.output_tokens for r in report.records] == [5, 5]

@@ -101,3 +101,35 @@ def test_span_files_without_the_sdk_say_what_to_install(
     spans = str(tmp_path / "s.jsonl")
     assert main(["run", "--calls", "1", "--otel-spans", spans]) == EXIT_USAGE
     assert "pip install 'swarm-runtime[otel]'" in capsys.readouterr().err
+
+
+def test_max_tokens_caps_every_plain_call(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    args = ["run", "--calls", "5", "--max-tokens", "3", "--quiet", "--json", str(out)]
+    assert main(args) == EXIT_OK
+    report = msgspec.json.decode(out.read_bytes(), type=RunReport)
+    assert {c.usage.output_tokens for c in report.calls} == {3}
+
+
+def test_log_writes_the_events_as_json_lines_at_the_level_asked(tmp_path: Path) -> None:
+    log = tmp_path / "events.jsonl"
+    args = ["run", "--calls", "4", "--quiet", "--log", str(log), "--log-level", "debug"]
+    assert main(args) == EXIT_OK
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    completed = [e for e in events if e["event"] == "call.completed"]
+    assert len(completed) == 4 and all(e["level"] == "debug" for e in completed)
+    quiet = tmp_path / "info.jsonl"
+    assert main(["run", "--calls", "4", "--quiet", "--log", str(quiet)]) == EXIT_OK
+    assert "call.completed" not in quiet.read_text()  # info: failures, retries... only
+
+
+def test_metrics_and_dashboard_hosts_are_where_they_listen(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["run", "--agents", "3", "--inputs", "1", "--metrics-port", "0"]
+    args += ["--metrics-host", "127.0.0.1", "--dashboard", "--dashboard-host", "0.0.0.0"]
+    assert main(args) == EXIT_OK
+    err = capsys.readouterr().err
+    assert "metrics at http://127.0.0.1:" in err
+    # Beyond loopback the dashboard needs its token.
+    assert "dashboard at http://127.0.0.1:" in err and "/?token=" in err

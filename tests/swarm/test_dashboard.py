@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -391,3 +392,55 @@ async def eventually(check: Callable[[], bool], seconds: float = 10) -> None:
     with anyio.fail_after(seconds):
         while not check():  # noqa: ASYNC110 - the server's side of a closed socket
             await anyio.sleep(0.01)
+
+
+def test_swarm_dash_serves_on_the_host_and_ports_asked_for_the_seconds_asked(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The command itself (not run_attached): --host, --port, --ws-port, --seconds."""
+    import http.server
+    import threading
+
+    from swarm.cli import EXIT_OK, main
+
+    class Metrics(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # an engine with nothing done yet
+            body = b"swarm_calls_total 0\n"
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    endpoint = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Metrics)
+    threading.Thread(target=endpoint.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{endpoint.server_address[1]}/metrics"
+    page_port, ws_port = free_port(), free_port()
+    served: list[int] = []
+
+    def look() -> None:  # while the command serves: both ports answer
+        with httpx.Client() as http_client:
+            for _ in range(200):
+                try:
+                    page = http_client.get(f"http://127.0.0.1:{page_port}/")
+                except httpx.TransportError:
+                    time.sleep(0.02)
+                    continue
+                served.append(page.status_code)
+                with socket.create_connection(("127.0.0.1", ws_port), timeout=2):
+                    served.append(ws_port)
+                return
+
+    watcher = threading.Thread(target=look)
+    watcher.start()
+    try:
+        args = ["dash", url, "--host", "127.0.0.1", "--port", str(page_port)]
+        assert main([*args, "--ws-port", str(ws_port), "--seconds", "1.5"]) == EXIT_OK
+    finally:
+        watcher.join()
+        endpoint.shutdown()
+        endpoint.server_close()
+    assert f"dashboard at http://127.0.0.1:{page_port}/" in capsys.readouterr().out
+    assert served == [200, ws_port]

@@ -2,17 +2,19 @@
 its Prometheus endpoint (``swarm run --metrics-port``, or
 ``swarm.observability.open_metrics_server(engine)`` in any application).
 
-The scrape gives everything but the agents' token streams: the agents' rows come
-from the ``swarm_agent_*`` series (the busiest ``MAX_AGENT_SERIES``) that the
-endpoint serves while a swarm is attached to it (``swarm run`` does it); their
-streamed text is content, which a metrics endpoint never carries (the process's
-own ``--dashboard`` shows it).
+The scrape gives the numbers: the agents' rows come from the ``swarm_agent_*``
+series (the busiest ``MAX_AGENT_SERIES``) that the endpoint serves while a swarm
+is attached to it (``swarm run`` does it). The token stream of the agent picked
+in the page is content, not a metric: it comes from the endpoint's
+``/swarm/tail`` when the engine serves it (``swarm run --metrics-tails``, loopback
+only); otherwise the page says how to turn it on.
 """
 
 from __future__ import annotations
 
 import re
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -193,6 +195,19 @@ def metrics_source(http: httpx.AsyncClient, url: str, title: str) -> Source:
     last: dict[str, Any] = {}
     rate = RecentRate()
 
+    tail_url = urllib.parse.urljoin(url, "/swarm/tail")
+
+    async def tail_of(agent: str) -> str:
+        try:
+            response = await http.get(tail_url, params={"agent": agent}, timeout=5.0)
+            body = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            return f"(cannot read {agent}'s text from {tail_url}: {exc or type(exc).__name__})"
+        if response.status_code != 200 or not isinstance(body, dict):
+            error = body.get("error") if isinstance(body, dict) else None
+            return f"({error or f'{tail_url} answered {response.status_code}'})"
+        return str(body.get("tail", ""))
+
     async def state(watching: str | None) -> dict[str, Any]:
         nonlocal last
         try:
@@ -209,6 +224,8 @@ def metrics_source(http: httpx.AsyncClient, url: str, title: str) -> Source:
             elapsed=now - started,
             tokens_per_second=rate.update(now, tokens),
         )
+        if watching:
+            last = {**last, "watching": watching, "tail": await tail_of(watching)}
         return last
 
     return state

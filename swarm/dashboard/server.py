@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import collections
 import json
+import re
 import secrets
 import time
 import urllib.parse
@@ -42,6 +43,7 @@ from .state import snapshot
 __all__ = ["Dashboard", "Source", "engine_source", "open_dashboard", "serve_dashboard"]
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+_AGENT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # as Agent names are
 _PERIOD = 0.5  # seconds between snapshots
 
 
@@ -202,6 +204,8 @@ class Dashboard:
                         self._watch(name)
                         self._unwatch(watching[0])
                         watching[0] = name
+                elif self.swarm is None and isinstance(name, str) and _AGENT_NAME.match(name):
+                    watching[0] = name  # attached: the engine's endpoint has the agents
                 elif not name:
                     self._unwatch(watching[0])
                     watching[0] = None

@@ -118,6 +118,12 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
         help="with --log: debug adds every finished call (default info)",
     )
     run.add_argument(
+        "--metrics-tails",
+        action="store_true",
+        help="with --metrics-port: also serve each agent's streamed text at /swarm/tail, "
+        "for swarm dash's token view (loopback only)",
+    )
+    run.add_argument(
         "--metrics-host",
         default="127.0.0.1",
         help="address for --metrics-port (default 127.0.0.1; 0.0.0.0 exposes it)",
@@ -137,6 +143,13 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError("--dashboard shows a swarm run, not --calls")
     if args.metrics_port is not None and args.calls is not None:
         raise UsageError("--metrics-port serves a swarm run's metrics, not --calls")
+    if args.metrics_tails and args.metrics_port is None:
+        raise UsageError("--metrics-tails adds to the metrics endpoint: give --metrics-port too")
+    if args.metrics_tails and args.metrics_host not in ("127.0.0.1", "localhost", "::1"):
+        raise UsageError(
+            "--metrics-tails serves what agents write, on loopback only; drop it or "
+            f"--metrics-host {args.metrics_host}"
+        )
     for flag in ("agents", "inputs", "calls", "concurrency", "max_tokens"):
         value = getattr(args, flag)
         if value is not None and value < 1:
@@ -253,6 +266,7 @@ def _run(args: argparse.Namespace) -> int:
                 else None
             ),
             spans=args.otel_spans,
+            metrics_tails=args.metrics_tails,
         ),
         backend="trio",
     )

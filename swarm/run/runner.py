@@ -231,6 +231,7 @@ async def run_spec(
     metrics: tuple[str, int] | None = None,
     dashboard: tuple[str, int] | tuple[str, int, int] | None = None,
     spans: str | None = None,
+    metrics_tails: bool = False,
 ) -> SwarmRunReport:
     """Run ``spec`` to the end and return its report (see the module docstring).
 
@@ -242,6 +243,8 @@ async def run_spec(
             any free one); the URL is written to ``progress_out`` (or stderr).
         dashboard: (host, port) or (host, port, WebSocket port) to serve the live
             dashboard on (trio only); its URL is written the same way.
+        metrics_tails: The metrics endpoint also serves the agents' streamed text
+            (``/swarm/tail``, for ``swarm dash``; loopback only).
         spans: Write OpenTelemetry spans (model calls, tool runs, agent messages)
             to this file as JSON lines (needs the SDK: the ``otel`` extra).
     """
@@ -256,7 +259,7 @@ async def run_spec(
     ):
         if metrics is not None:
             server = await stack.enter_async_context(
-                open_metrics_server(engine, host=metrics[0], port=metrics[1])
+                open_metrics_server(engine, host=metrics[0], port=metrics[1], tails=metrics_tails)
             )
             out = progress_out or sys.stderr
             out.write(f"metrics at {server.url}\n")

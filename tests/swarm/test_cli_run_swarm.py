@@ -402,6 +402,11 @@ def test_a_missing_spec_says_so(capsys: pytest.CaptureFixture[str]) -> None:
         (["--calls", "5", "--inputs", "3"], "--inputs is for the demo swarm"),
         (["--model", "x"], "--model is for plain calls"),
         (["--config", "engine.toml"], "the demo runs on the built-in simulator"),
+        (["--metrics-tails"], "give --metrics-port too"),
+        (
+            ["--metrics-port", "0", "--metrics-tails", "--metrics-host", "0.0.0.0"],
+            "on loopback only",
+        ),
     ],
 )
 def test_flags_that_do_not_go_together_are_usage_errors(

@@ -444,3 +444,75 @@ def test_swarm_dash_serves_on_the_host_and_ports_asked_for_the_seconds_asked(
         endpoint.server_close()
     assert f"dashboard at http://127.0.0.1:{page_port}/" in capsys.readouterr().out
     assert served == [200, ws_port]
+
+
+async def test_swarm_dash_shows_the_picked_agents_text_when_the_engine_serves_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from swarm import open_engine
+    from swarm.agents import Agent, open_swarm
+    from swarm.dashboard.attach import metrics_source, run_attached
+    from swarm.observability import open_metrics_server
+    from swarm.observability import server as metrics_module
+
+    agents = [Agent(f"a{i}", "Answer.", model="gpt-4o-mini") for i in range(2)]
+    async with (
+        open_engine(env={}) as engine,
+        open_metrics_server(engine, tails=True) as metrics,
+        open_swarm(engine, agents) as crew,
+        httpx.AsyncClient() as http,
+    ):
+        metrics.swarm = crew
+        source = metrics_source(http, metrics.url, "t")
+        assert (await source("a0"))["tail"] == ""  # watched from its next message on
+        await crew.ask("a0", "hello")
+        state = await source("a0")
+        assert state["watching"] == "a0" and len(state["tail"]) > 10
+        assert "no agent 'zz'" in (await source("zz"))["tail"]
+        # Through the page's WebSocket, as a viewer picks the agent.
+        urls: list[str] = []
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(
+                lambda: run_attached(
+                    metrics.url, host="127.0.0.1", port=0, seconds=30, announce=urls.append
+                )
+            )
+            with anyio.fail_after(10):
+                while not urls:  # noqa: ASYNC110 - the callback has no event
+                    await anyio.sleep(0.01)
+            ws_port = int((await http.get(urls[0])).text.split('":" + ', 1)[1].split(" ", 1)[0])
+            async with trio_websocket.open_websocket_url(f"ws://127.0.0.1:{ws_port}/ws") as ws:
+                await ws.send_message(json.dumps({"watch": "a0"}))
+                with anyio.fail_after(10):
+                    while (seen := json.loads(await ws.get_message()))["watching"] != "a0":
+                        pass
+            tg.cancel_scope.cancel()
+        assert seen["tail"] == state["tail"]
+        # A tap nobody asks for closes: asking for a1 after a0 went idle.
+        monkeypatch.setattr(metrics_module, "TAIL_IDLE", -1.0)
+        await source("a1")
+        assert crew.watched == {"a1"}
+
+
+async def test_without_tails_the_endpoint_says_how_to_serve_them() -> None:
+    from swarm import open_engine
+    from swarm.agents import Agent, open_swarm
+    from swarm.dashboard.attach import metrics_source
+    from swarm.observability import open_metrics_server
+
+    async with (
+        open_engine(env={}) as engine,
+        open_metrics_server(engine) as metrics,
+        open_swarm(engine, [Agent("a0", "Answer.", model="gpt-4o-mini")]) as crew,
+        httpx.AsyncClient() as http,
+    ):
+        metrics.swarm = crew
+        state = await metrics_source(http, metrics.url, "t")("a0")
+        assert "swarm run --metrics-tails" in state["tail"]
+        assert crew.watched == frozenset()  # nothing tapped
+    with pytest.raises(ValueError, match="loopback only"):
+        async with (
+            open_engine(env={}) as engine,
+            open_metrics_server(engine, host="0.0.0.0", tails=True),
+        ):
+            pass

@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from providers.families import FAMILY_NAMES
 
-from .cli_errors import UsageError, check_listenable, run_guarded
+from .cli_errors import UsageError, check_listenable, check_ports, run_guarded
 from .gcpolicy import throughput_gc
 
 # Commands that own their process and may hold thousands of live calls: they run
@@ -111,12 +111,7 @@ def _cmd_dash(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     try:
-        for flag in ("port", "ws_port"):
-            if not 0 <= getattr(args, flag) <= 65535:
-                name = "--" + flag.replace("_", "-")
-                raise UsageError(f"{name} must be 0-65535, got {getattr(args, flag)}")
-        if args.port and args.port == args.ws_port:
-            raise UsageError("--port and --ws-port must differ")
+        check_ports(("--port", args.port), ("--ws-port", args.ws_port))
         check_listenable(args.host, args.port, "--port")
         check_listenable(args.host, args.ws_port, "--ws-port")
     except UsageError as exc:

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-__all__ = ["UsageError", "check_listenable", "check_writable", "run_guarded"]
+__all__ = ["UsageError", "check_listenable", "check_ports", "check_writable", "run_guarded"]
 
 
 class UsageError(Exception):
@@ -37,6 +37,20 @@ def check_writable(path: str, flag: str) -> None:
     writable = os.access(target, os.W_OK) if target.exists() else os.access(parent, os.W_OK)
     if not writable:
         raise UsageError(f"{flag} {path}: permission denied; write it somewhere writable")
+
+
+def check_ports(page: tuple[str, int], socket_: tuple[str, int]) -> None:
+    """A page's port and its WebSocket's, as (flag, value): each 0-65535, and not
+    the same fixed port (0, any free one, may be both).
+
+    Raises:
+        UsageError: naming the flag and the value.
+    """
+    for flag, value in (page, socket_):
+        if not 0 <= value <= 65535:
+            raise UsageError(f"{flag} must be 0-65535, got {value}")
+    if page[1] and page[1] == socket_[1]:
+        raise UsageError(f"{page[0]} and {socket_[0]} must differ")
 
 
 def check_listenable(host: str, port: int, flag: str) -> None:

@@ -18,7 +18,7 @@ from typing import IO, Any
 import anyio
 import msgspec
 
-from ..cli_errors import UsageError, check_listenable, check_writable
+from ..cli_errors import UsageError, check_listenable, check_ports, check_writable
 from ..config import ConfigError, EngineConfig, load_config
 from ..logs import LOGGER, log_to
 from .calls import run_calls
@@ -133,12 +133,9 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
 def _check(args: argparse.Namespace) -> None:
     if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
         raise UsageError(f"--metrics-port must be 0-65535, got {args.metrics_port}")
-    for flag in ("dashboard_port", "dashboard_ws_port"):
-        if not 0 <= getattr(args, flag) <= 65535:
-            name = "--" + flag.replace("_", "-")
-            raise UsageError(f"{name} must be 0-65535, got {getattr(args, flag)}")
-    if args.dashboard_port and args.dashboard_port == args.dashboard_ws_port:
-        raise UsageError("--dashboard-port and --dashboard-ws-port must differ")
+    check_ports(
+        ("--dashboard-port", args.dashboard_port), ("--dashboard-ws-port", args.dashboard_ws_port)
+    )
     if args.dashboard and args.calls is not None:
         raise UsageError("--dashboard shows a swarm run, not --calls")
     if args.metrics_port is not None and args.calls is not None:

@@ -403,6 +403,11 @@ def test_a_missing_spec_says_so(capsys: pytest.CaptureFixture[str]) -> None:
         (["--model", "x"], "--model is for plain calls"),
         (["--config", "engine.toml"], "the demo runs on the built-in simulator"),
         (["--metrics-tails"], "give --metrics-port too"),
+        (["--dashboard", "--dashboard-ws-port", "70000"], "--dashboard-ws-port must be 0-65535"),
+        (
+            ["--dashboard", "--dashboard-port", "9000", "--dashboard-ws-port", "9000"],
+            "--dashboard-port and --dashboard-ws-port must differ",
+        ),
         (
             ["--metrics-port", "0", "--metrics-tails", "--metrics-host", "0.0.0.0"],
             "on loopback only",

@@ -54,6 +54,18 @@ async def engine_with(
             yield engine
 
 
+@asynccontextmanager
+async def engine_speaking(family: str, profile: ModelProfile) -> AsyncIterator[Engine]:
+    """An engine on the simulator's endpoint of ``family``, model ``m``."""
+    async with open_simulator(SimConfig(models={"m": profile}, seed=7)) as sim:
+        endpoint = ProviderConfig(family=family, base_url=sim.base_url_for(family), api_key="k")
+        config = EngineConfig(
+            providers={"sim": endpoint}, default_provider="sim", retry=RetryPolicy(max_attempts=1)
+        )
+        async with open_engine(config, env={}) as engine:
+            yield engine
+
+
 def ask(text: str = "What is the weather in Oslo?") -> Request:
     return Request(model="m", messages=[Message.user(text)], max_tokens=40)
 
@@ -202,19 +214,9 @@ async def test_wrong_tool_calls_from_the_model_are_error_results_it_reads(family
         return "booked"
 
     profile = ModelProfile(output_tokens=20, tool_rounds=6, bad_tool_calls=1.0)
-    async with open_simulator(SimConfig(models={"m": profile}, seed=7)) as sim:
-        config = EngineConfig(
-            providers={
-                "sim": ProviderConfig(
-                    family=family, base_url=sim.base_url_for(family), api_key="sk-t"
-                )
-            },
-            default_provider="sim",
-            retry=RetryPolicy(max_attempts=1),
-        )
-        async with open_engine(config, env={}) as engine:
-            async with run_tool_loop(engine, ask(), ToolBox([book]), max_turns=10) as loop:
-                outcomes = [e.outcome async for e in loop if isinstance(e, ToolFinished)]
+    async with engine_speaking(family, profile) as engine:
+        async with run_tool_loop(engine, ask(), ToolBox([book]), max_turns=10) as loop:
+            outcomes = [e.outcome async for e in loop if isinstance(e, ToolFinished)]
     result = loop.result
     assert result is not None and result.stopped == "answered" and result.turns == 7
     assert len(outcomes) == 6 and ran == []  # a wrong call never runs the tool
@@ -254,19 +256,9 @@ async def test_a_tool_can_return_an_image_the_model_is_sent(family: str) -> None
         """
         return [f"screenshot of {url}", PNG]
 
-    async with open_simulator(SimConfig(models={"m": ModelProfile(output_tokens=20)})) as sim:
-        config = EngineConfig(
-            providers={
-                "sim": ProviderConfig(
-                    family=family, base_url=sim.base_url_for(family), api_key="sk-t"
-                )
-            },
-            default_provider="sim",
-            retry=RetryPolicy(max_attempts=1),
-        )
-        async with open_engine(config, env={}) as engine:
-            async with run_tool_loop(engine, ask(), ToolBox([screenshot])) as loop:
-                outcomes = [e.outcome async for e in loop if isinstance(e, ToolFinished)]
+    async with engine_speaking(family, ModelProfile(output_tokens=20)) as engine:
+        async with run_tool_loop(engine, ask(), ToolBox([screenshot])) as loop:
+            outcomes = [e.outcome async for e in loop if isinstance(e, ToolFinished)]
     result = loop.result
     assert result is not None and result.stopped == "answered" and result.turns == 2
     (outcome,) = outcomes

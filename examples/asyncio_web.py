@@ -3,6 +3,9 @@ tokens to its HTTP clients as they arrive, as Server-Sent Events.
 
     python examples/asyncio_web.py --port 8001
     curl -N 'http://127.0.0.1:8001/chat?q=Tell+me+about+Oslo'
+    curl 'http://127.0.0.1:8001/stats'       # the engine's calls: in flight, done, cancelled
+
+``--tokens-per-second 20`` paces the simulator's answers, to watch them arrive.
 
 The engine is opened once in the application's lifespan (no key: the built-in
 simulator) and shared by every request; the library runs on asyncio through anyio.
@@ -24,14 +27,29 @@ from starlette.routing import Route
 
 import swarm
 from providers import Message, Request, TextDelta
+from providers.sim import ModelProfile, SimConfig
 from swarm.events import Completed, Failed
 
 
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
-    async with swarm.open_engine() as engine:
+    pace = getattr(app.state, "tokens_per_second", 0.0)
+    sim = SimConfig(default_profile=ModelProfile(tokens_per_second=pace))
+    async with swarm.open_engine(simulator=sim) as engine:  # sim: used when no key is set
         app.state.engine = engine
         yield
+
+
+async def stats(http: HttpRequest) -> JSONResponse:
+    ledger = http.app.state.engine.statistics().ledger
+    return JSONResponse(
+        {
+            "in_flight": ledger.in_flight,
+            "completed": ledger.completed,
+            "failed": ledger.failed,
+            "cancelled": ledger.cancelled,
+        }
+    )
 
 
 async def chat(http: HttpRequest) -> StreamingResponse | JSONResponse:
@@ -64,10 +82,14 @@ async def chat(http: HttpRequest) -> StreamingResponse | JSONResponse:
     return StreamingResponse(events(), media_type="text/event-stream")
 
 
-app = Starlette(routes=[Route("/chat", chat)], lifespan=lifespan)
+app = Starlette(routes=[Route("/chat", chat), Route("/stats", stats)], lifespan=lifespan)
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument(
+        "--tokens-per-second", type=float, default=0.0, help="the simulator's pace (0: unpaced)"
+    )
     args = parser.parse_args()
+    app.state.tokens_per_second = args.tokens_per_second
     uvicorn.run(app, host="127.0.0.1", port=args.port, loop="asyncio", log_level="warning")

@@ -24,7 +24,8 @@ def server() -> Iterator[str]:
         port = s.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
     with subprocess.Popen(
-        [sys.executable, str(EXAMPLE), "--port", str(port)],
+        # Paced at 40 tokens a second, so arrival over time can be seen.
+        [sys.executable, str(EXAMPLE), "--port", str(port), "--tokens-per-second", "40"],
         env={"PATH": "/usr/bin:/bin"},  # no API key: the built-in simulator
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -71,3 +72,35 @@ def test_the_web_app_refuses_bad_input_clearly(server: str) -> None:
     assert missing.status_code == 400 and "?q=" in missing.json()["error"]
     bad = httpx.get(f"{server}/chat", params={"q": "x", "max_tokens": "lots"}, timeout=10)
     assert bad.status_code == 400 and "max_tokens" in bad.json()["error"]
+
+
+def test_tokens_reach_the_client_as_they_are_made_not_at_the_end(server: str) -> None:
+    arrivals: list[float] = []
+    with httpx.stream(
+        "GET", f"{server}/chat", params={"q": "Tell me about Rome", "max_tokens": "20"}, timeout=30
+    ) as response:
+        for line in response.iter_lines():
+            if line.startswith("data: ") and '"text"' in line:
+                arrivals.append(time.monotonic())
+    assert len(arrivals) == 20
+    # 20 tokens at the simulator's 40 a second take at least ~0.5 s to make; the
+    # client saw them spread over that time (a lower bound: no machine is faster).
+    assert arrivals[-1] - arrivals[0] >= 0.3
+
+
+def test_a_client_that_disconnects_cancels_its_model_call(server: str) -> None:
+    with httpx.stream(
+        "GET", f"{server}/chat", params={"q": "A long story", "max_tokens": "400"}, timeout=30
+    ) as response:  # 10 s of tokens at 40 a second
+        lines = response.iter_lines()
+        while not next(lines).startswith("data: "):
+            pass
+        assert httpx.get(f"{server}/stats", timeout=10).json()["in_flight"] == 1
+    # Left after one token: the engine cancels the call (bounded wait, then fail).
+    for _ in range(100):
+        stats = httpx.get(f"{server}/stats", timeout=10).json()
+        if stats["cancelled"] == 1:
+            break
+        time.sleep(0.05)
+    assert stats["cancelled"] == 1 and stats["in_flight"] == 0
+    assert stats["completed"] == 0

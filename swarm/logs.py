@@ -11,7 +11,9 @@ Events (the message is the event's name; its fields ride in ``record.swarm``):
 - ``call.fallback`` (INFO): call, from which deployment, the error type.
 - ``breaker.transition`` (WARNING): deployment, from, to, reason.
 - ``child.crashed`` (WARNING): supervisor, child (an actor or agent), incarnation,
-  kind (crashed or killed), the error; ``child.restarted`` (WARNING): supervisor,
+  the error; ``child.killed`` (DEBUG): a child cancelled (past its shutdown timeout,
+  or its supervisor's owner cancelled, as every engine close does);
+  ``child.restarted`` (WARNING): supervisor,
   child, the child whose exit caused it (``cause``: a sibling under one_for_all or
   rest_for_one), the strategy, its restarts so far; ``supervisor.escalated``
   (ERROR): supervisor, the child whose exit was one too many, the intensity.

@@ -646,15 +646,24 @@ class Supervisor:
         )
         done.set()
         ctx._ready.set()  # a run that ended is as started as it will ever be
-        if kind in ("crashed", "killed"):
+        if kind == "crashed":
             logs.event(
                 logging.WARNING,
                 "child.crashed",
                 supervisor=self.name,
                 child=ctx.id,
                 incarnation=ctx.incarnation,
-                kind=kind,
-                error=None if error is None else f"{type(error).__name__}: {error}",
+                error=f"{type(error).__name__}: {error}",
+            )
+        elif kind == "killed":
+            # Cancelled: past its shutdown timeout, brutal_kill, or the supervisor's
+            # owner cancelled (every engine close does that): not worth a warning.
+            logs.event(
+                logging.DEBUG,
+                "child.killed",
+                supervisor=self.name,
+                child=ctx.id,
+                incarnation=ctx.incarnation,
             )
         if child.ctx is ctx and child.state == "running":
             child.last_exit = exit

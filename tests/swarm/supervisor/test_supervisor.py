@@ -698,7 +698,6 @@ async def test_crashes_restarts_and_escalation_are_logged(caplog: pytest.LogCapt
                 "supervisor": "root",
                 "child": "b",
                 "incarnation": 0,
-                "kind": "crashed",
                 "error": "Boom: b crashed",
             },
         ),

@@ -24,6 +24,7 @@ from swarm.agents import (
     open_swarm,
 )
 from swarm.agents.runtime import Swarm
+from swarm.execution import ToolBox, ToolOutcome
 from swarm.patterns import (
     NoConsensus,
     Stage,
@@ -344,7 +345,9 @@ async def test_consensus_across_model_agents_on_the_simulator() -> None:
 
 async def test_a_budget_spent_before_a_quorum_is_raised_as_budget_exhausted() -> None:
     """The swarm's budget running out is the swarm's condition: consensus raises it
-    as every pattern does, with the NoConsensus (what answers there were) as cause."""
+    (there is no vote to give), with the NoConsensus (what answers there were) as
+    cause; map and pipeline instead give each input its outcome, BudgetExhausted
+    for those not answered."""
     slow = ModelProfile(ttft=0.0, tokens_per_second=5, output_tokens=200)
     voters = [Agent(f"v{i}", "Answer.", model="slow") for i in range(3)]
     async with swarm_of(*voters, models={"slow": slow}, budget=Budget(seconds=0.3)) as crew:
@@ -373,3 +376,83 @@ async def test_consensus_refuses_bad_settings() -> None:
 def test_normalize_answer() -> None:
     assert normalize_answer('  "Yes!"  ') == "yes"
     assert normalize_answer("New\n  York.") == "new york"
+
+
+# -- budgets, cancellation and failing tools, with model agents -----------------------
+
+
+async def test_a_map_over_model_agents_stops_when_the_token_budget_is_spent() -> None:
+    model = Agent("summarizer", "Summarize.", model="m", concurrency=4)
+    async with swarm_of(model, budget=Budget(tokens=400)) as crew:
+        with anyio.fail_after(20):
+            items = await map_agent(crew, "summarizer", [f"doc {i}" for i in range(40)])
+        report = crew.report()
+        calls = len(crew.engine.ledger.records())
+    # Every input has its one outcome: answered while the budget lasted, then
+    # BudgetExhausted for the rest, which never reached a model.
+    done = [item for item in items if item.ok]
+    spent = [item for item in items if isinstance(item.error, BudgetExhausted)]
+    assert len(items) == 40 and len(done) + len(spent) == 40
+    assert done and spent and calls < 40
+    assert report.stopped == "budget" and report.spent.tokens >= 400
+    # swarm_of checks that no call is left in flight.
+
+
+async def test_cancelling_a_pipeline_of_model_agents_cancels_their_calls() -> None:
+    slow = ModelProfile(ttft=0.0, tokens_per_second=20, output_tokens=40)  # 2 s a call
+    agents = [Agent(n, "Rewrite.", model="slow", concurrency=4) for n in ("draft", "edit")]
+    async with swarm_of(*agents, models={"slow": slow}) as crew:
+        with anyio.move_on_after(0.5) as scope:
+            async with open_pipeline(
+                crew, ["draft", "edit"], [f"text {i}" for i in range(6)]
+            ) as out:
+                async for _ in out:
+                    pass
+        assert scope.cancelled_caught
+        with anyio.fail_after(10):
+            while crew.engine.ledger.statistics().in_flight:  # noqa: ASYNC110 - a statistic
+                await anyio.sleep(0.01)
+        stats = crew.engine.ledger.statistics()
+    # The calls in flight when the pipeline was cancelled ended Cancelled, not later.
+    assert stats.cancelled >= 1 and stats.completed == 0
+
+
+async def test_a_failing_or_hanging_tool_in_a_mapped_agent_is_a_result_it_reads() -> None:
+    def flaky_lookup(key: str) -> str:
+        """Look a key up.
+
+        Args:
+            key: The key.
+        """
+        raise ConnectionError("the lookup service is down")
+
+    async def slow_lookup(key: str) -> str:
+        """Look a key up slowly.
+
+        Args:
+            key: The key.
+        """
+        await anyio.sleep(60)
+        return "never"
+
+    tools = ToolBox(timeout=0.1)
+    tools.add(flaky_lookup)
+    tools.add(slow_lookup)
+    agent = Agent("researcher", "Look things up.", model="tools", tools=tools, concurrency=8)
+    caller = ModelProfile(ttft=0.0, tokens_per_second=0, output_tokens=12, tool_calls=2)
+    async with swarm_of(agent, models={"tools": caller}) as crew:
+        seen: list[ToolOutcome] = []
+        crew.add_tool_listener(lambda name, outcome: seen.append(outcome))
+        items = await map_agent(crew, "researcher", [f"topic {i}" for i in range(8)])
+    # Every input answered: a tool's failure is a result the model reads, not the item's.
+    assert all(item.ok and item.text for item in items)
+    assert len(seen) == 16  # two calls for each of the 8 inputs
+    for outcome in seen:
+        assert outcome.is_error
+        if outcome.name == "slow_lookup":
+            assert outcome.error_kind == "timeout"
+            assert "did not finish within 0.1 s" in outcome.content
+        else:
+            assert outcome.error_kind == "raised"
+            assert "ConnectionError: the lookup service is down" in outcome.content
+    assert {o.name for o in seen} == {"slow_lookup", "flaky_lookup"}

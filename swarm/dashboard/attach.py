@@ -248,7 +248,7 @@ async def run_attached(
 
     async with httpx.AsyncClient() as http:
         title = f"attached to {url}"
-        board = Dashboard(metrics_source(http, url, title), None, title, host)
+        board = Dashboard(metrics_source(http, url, title), None, title, host, remote=True)
         async with serve_dashboard(board, port, ws_port) as served:
             announce(served.url)
             if seconds is None:

@@ -80,9 +80,14 @@ def engine_source(
 class Dashboard:
     """A running dashboard; ``url`` is the page to open."""
 
-    def __init__(self, source: Source, swarm: Swarm | None, title: str, host: str) -> None:
+    def __init__(
+        self, source: Source, swarm: Swarm | None, title: str, host: str, *, remote: bool = False
+    ) -> None:
         self.state = source
         self.swarm = swarm
+        # Attached to an engine elsewhere (swarm dash): its agents are there, and a
+        # pick is passed to the source as it is.
+        self.remote = remote
         self.title = title
         self.host = host
         self.token = None if host in _LOOPBACK else secrets.token_urlsafe(16)
@@ -204,7 +209,7 @@ class Dashboard:
                         self._watch(name)
                         self._unwatch(watching[0])
                         watching[0] = name
-                elif self.swarm is None and isinstance(name, str) and _AGENT_NAME.match(name):
+                elif self.remote and isinstance(name, str) and _AGENT_NAME.match(name):
                     watching[0] = name  # attached: the engine's endpoint has the agents
                 elif not name:
                     self._unwatch(watching[0])

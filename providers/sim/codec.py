@@ -62,6 +62,26 @@ class Ctx:
     created: int
 
 
+# OpenAI pads each streamed delta with ``"obfuscation":"<0-15 random characters>"``
+# (a side-channel mitigation on by default since 2025; ``stream_options.
+# include_obfuscation: false`` turns it off). Sixteen fixed pads, picked by event
+# number: every length occurs, and a stream stays reproducible.
+_PAD_CHARS = "kQ3vX9mW2pL7zR4tN8cB5hJ1yF6gD0sA"
+OBFUSCATION_PADS: tuple[bytes, ...] = tuple(
+    b',"obfuscation":"' + (_PAD_CHARS[n:] + _PAD_CHARS[:n])[:n].encode() + b'"' for n in range(16)
+)
+
+
+def obfuscation(i: int) -> bytes:
+    """The ``,"obfuscation":"..."`` of event number ``i``."""
+    return OBFUSCATION_PADS[(i * 7 + 3) % 16]
+
+
+def include_obfuscation(options: Any) -> bool:
+    """``stream_options.include_obfuscation`` (absent: on, as OpenAI's default)."""
+    return not (isinstance(options, dict) and options.get("include_obfuscation") is False)
+
+
 def text_of(content: Any) -> str:
     """The text of a message content: a string, or the text parts of a list."""
     if content is None:

@@ -74,6 +74,9 @@ class SimPrompt:
     parallel: bool = True
     tool_results: list[tuple[str, str]] = field(default_factory=list)
     include_usage: bool = False
+    # OpenAI's stream_options.include_obfuscation (default on): pad delta events
+    # with an "obfuscation" field of random length, as the real API does.
+    obfuscate: bool = True
     echo: dict[str, Any] = field(default_factory=dict)
     _digest: bytes | None = None
     _chars: int = -1

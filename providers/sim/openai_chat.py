@@ -5,13 +5,15 @@ Stream (``data:`` lines only, no ``event:`` names)::
     data: {"id":"chatcmpl-…","object":"chat.completion.chunk","created":…,"model":"…",
            "service_tier":"default","system_fingerprint":"fp_sim",
            "choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},
-                       "logprobs":null,"finish_reason":null}]}
+                       "logprobs":null,"finish_reason":null}],"obfuscation":"k"}
            (and "usage":null after "choices" with stream_options.include_usage)
-    data: {… "delta":{"content":"Hello"} …}
-    data: {… "delta":{},"logprobs":null,"finish_reason":"stop"}]}
+    data: {… "delta":{"content":"Hello"} …,"obfuscation":"Q3vX9mW2"}
+    data: {… "delta":{},"logprobs":null,"finish_reason":"stop"}],"obfuscation":""}
     data: {… "choices":[],"usage":{"prompt_tokens":…}}  (with include_usage)
     data: [DONE]
 
+Each chunk but the usage one ends with ``"obfuscation"``: 0-15 characters of padding,
+as OpenAI sends by default (``stream_options.include_obfuscation: false`` drops it).
 Tool calls stream as ``delta.tool_calls`` (the first delta of a call carries its
 ``id``, ``type`` and ``function.name``; later ones pieces of ``arguments``) and
 finish with ``tool_calls``.
@@ -24,11 +26,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from .codec import (
+    OBFUSCATION_PADS,
     Codec,
     Ctx,
     ErrorKind,
     bad_gateway,
     decode_body,
+    include_obfuscation,
     jenc,
     need,
     opt_int,
@@ -151,6 +155,7 @@ class OpenAIChatCodec(Codec):
             parallel=data.get("parallel_tool_calls", True) is not False,
             tool_results=results,
             include_usage=bool(opts.get("include_usage")) if isinstance(opts, dict) else False,
+            obfuscate=include_obfuscation(opts),
         )
 
     def headers(self, ctx_request_id: str) -> list[tuple[str, str]]:
@@ -180,7 +185,18 @@ class OpenAIChatCodec(Codec):
             + b',"service_tier":"default","system_fingerprint":"fp_sim","choices":'
         )
         head = common + b'[{"index":0,"delta":'
-        tail = b',"logprobs":null,"finish_reason":null}]' + usage_null + b"}\n\n"
+        pads = OBFUSCATION_PADS if ctx.prompt.obfuscate else (b"",) * 16
+        # Each chunk's tail with its obfuscation pad (16 of them, by chunk number).
+        tails = [
+            b',"logprobs":null,"finish_reason":null}]' + usage_null + pad + b"}\n\n" for pad in pads
+        ]
+        n = 0  # chunks sent: picks the pad
+
+        def tail() -> bytes:
+            nonlocal n
+            n += 1
+            return tails[(n * 7 + 3) % 16]
+
         i = 0
         if turn.tool_calls:
             for j, call in enumerate(turn.tool_calls):
@@ -199,24 +215,22 @@ class OpenAIChatCodec(Codec):
                     }
                 else:
                     delta = {"tool_calls": [opener]}
-                yield at(i), head + jenc(delta) + tail
+                yield at(i), head + jenc(delta) + tail()
                 pre = (
                     head
                     + b'{"tool_calls":[{"index":'
                     + str(j).encode()
                     + b',"function":{"arguments":'
                 )
-                suf = b"}}]}" + tail
                 for chunk in call.chunks:
-                    yield at(i), pre + jenc(chunk) + suf
+                    yield at(i), pre + jenc(chunk) + b"}}]}" + tail()
                     i += 1
             last = i - 1
         else:
-            yield at(0), head + b'{"role":"assistant","content":"","refusal":null}' + tail
+            yield at(0), head + b'{"role":"assistant","content":"","refusal":null}' + tail()
             pre = head + b'{"content":"'
-            suf = b'"}' + tail
             for i, tok in enumerate(turn.escaped):
-                yield at(i), pre + tok + suf
+                yield at(i), pre + tok + b'"}' + tail()
             last = len(turn.escaped) - 1
         finish = _FINISH[turn.finish].encode()
         yield (
@@ -227,6 +241,7 @@ class OpenAIChatCodec(Codec):
                 + finish
                 + b'"}]'
                 + usage_null
+                + pads[(n * 7 + 3) % 16]
                 + b"}\n\n"
             ),
         )

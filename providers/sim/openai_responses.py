@@ -18,7 +18,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from .codec import Codec, Ctx, ErrorKind, decode_body, jenc, need, opt_int, schema_text, text_of
+from .codec import (
+    Codec,
+    Ctx,
+    ErrorKind,
+    decode_body,
+    include_obfuscation,
+    jenc,
+    need,
+    obfuscation,
+    opt_int,
+    schema_text,
+    text_of,
+)
 from .model import BadRequest, SimPrompt, ToolDef, Turn
 from .openai_chat import openai_error
 
@@ -132,6 +144,7 @@ class OpenAIResponsesCodec(Codec):
             parallel=data.get("parallel_tool_calls", True) is not False,
             tool_results=results,
             include_usage=True,
+            obfuscate=include_obfuscation(data.get("stream_options")),
             echo=echo,
         )
 
@@ -283,7 +296,11 @@ class OpenAIResponsesCodec(Codec):
                     + b',"delta":'
                 )
                 for chunk in c.chunks:
-                    yield at(i), b"".join((pre, str(seq).encode(), mid, jenc(chunk), b"}\n\n"))
+                    pad = obfuscation(seq) if ctx.prompt.obfuscate else b""
+                    yield (
+                        at(i),
+                        b"".join((pre, str(seq).encode(), mid, jenc(chunk), pad, b"}\n\n")),
+                    )
                     seq += 1
                     i += 1
                 yield (
@@ -361,9 +378,11 @@ class OpenAIResponsesCodec(Codec):
                 + msg_id.encode()
                 + b'","output_index":0,"content_index":0,"delta":"'
             )
-            suf = b'","logprobs":[]}\n\n'
+            suf = b'","logprobs":[]'
+            obfuscate = ctx.prompt.obfuscate
             for i, tok in enumerate(turn.escaped):
-                yield at(i), b"".join((pre, str(seq).encode(), mid, tok, suf))
+                pad = obfuscation(seq) if obfuscate else b""
+                yield at(i), b"".join((pre, str(seq).encode(), mid, tok, suf, pad, b"}\n\n"))
                 seq += 1
             last = len(turn.escaped) - 1
             text = turn.text

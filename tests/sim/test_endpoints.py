@@ -15,7 +15,16 @@ from providers.sim import ModelProfile, SimConfig, open_simulator
 from providers.sim.config import load_config
 from providers.sim.text import corpus
 
-from .common import FAMILIES, decode, finish_of, post, request, text_of, usage_of
+from .common import (
+    FAMILIES,
+    WEATHER_SCHEMA,
+    decode,
+    finish_of,
+    post,
+    request,
+    text_of,
+    usage_of,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -111,6 +120,39 @@ async def test_wire_details() -> None:
         assert gem.endswith(b"\r\n\r\n")
         assert gem.count(b"\r\n\r\n") == 20
         assert b'"finishReason": "STOP"' in gem
+
+
+@pytest.mark.parametrize("family", ["openai", "openai-responses"])
+async def test_openai_delta_events_carry_obfuscation_padding_unless_turned_off(
+    family: str,
+) -> None:
+    """OpenAI pads streamed deltas with a random-length "obfuscation" field by
+    default; clients must ignore it, and stream_options.include_obfuscation=false
+    removes it."""
+    tools = [("get_weather", WEATHER_SCHEMA)]
+    async with open_simulator(FAST) as sim, httpx.AsyncClient() as client:
+        for kw in ({}, {"tools": tools}):  # text deltas, then tool-argument deltas
+            path, body = request(family, **kw)  # type: ignore[arg-type]
+            url, headers = sim.base_url + path, {"authorization": "Bearer sk-test"}
+            padded = (await client.post(url, json=body, headers=headers)).content
+            body["stream_options"] = {
+                **body.get("stream_options", {}),
+                "include_obfuscation": False,
+            }
+            plain = (await client.post(url, json=body, headers=headers)).content
+            chunks = [
+                msgspec.json.decode(line[6:])
+                for line in padded.decode().splitlines()
+                if line.startswith("data: {")
+            ]
+            deltas = [
+                c for c in chunks if c.get("choices") or str(c.get("type", "")).endswith(".delta")
+            ]
+            assert deltas and all(isinstance(c.get("obfuscation"), str) for c in deltas)
+            assert len({len(c["obfuscation"]) for c in deltas}) > 1  # lengths vary
+            assert b'"obfuscation"' not in plain
+            # Our decoder reads the same stream either way.
+            assert decode(family, padded) == decode(family, plain)
 
 
 async def test_keep_alive_reuses_one_connection() -> None:

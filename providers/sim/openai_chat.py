@@ -229,8 +229,13 @@ class OpenAIChatCodec(Codec):
         else:
             yield at(0), head + b'{"role":"assistant","content":"","refusal":null}' + tail()
             pre = head + b'{"content":"'
+            # The per-token loop: the 16 suffixes are built once, the pad picked by
+            # index (the same sequence tail() would give, without a call a token).
+            sufs = [b'"}' + t for t in tails]
+            first = n + 1
             for i, tok in enumerate(turn.escaped):
-                yield at(i), pre + tok + b'"}' + tail()
+                yield at(i), pre + tok + sufs[((first + i) * 7 + 3) % 16]
+            n += len(turn.escaped)
             last = len(turn.escaped) - 1
         finish = _FINISH[turn.finish].encode()
         yield (

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .codec import (
+    OBFUSCATION_PADS,
     Codec,
     Ctx,
     ErrorKind,
@@ -378,11 +379,12 @@ class OpenAIResponsesCodec(Codec):
                 + msg_id.encode()
                 + b'","output_index":0,"content_index":0,"delta":"'
             )
-            suf = b'","logprobs":[]'
-            obfuscate = ctx.prompt.obfuscate
+            # The per-token loop: the 16 padded suffixes are built once, picked by
+            # sequence number as obfuscation() would.
+            pads = OBFUSCATION_PADS if ctx.prompt.obfuscate else (b"",) * 16
+            sufs = [b'","logprobs":[]' + pad + b"}\n\n" for pad in pads]
             for i, tok in enumerate(turn.escaped):
-                pad = obfuscation(seq) if obfuscate else b""
-                yield at(i), b"".join((pre, str(seq).encode(), mid, tok, suf, pad, b"}\n\n"))
+                yield at(i), b"".join((pre, str(seq).encode(), mid, tok, sufs[(seq * 7 + 3) % 16]))
                 seq += 1
             last = len(turn.escaped) - 1
             text = turn.text

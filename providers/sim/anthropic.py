@@ -195,7 +195,9 @@ class AnthropicCodec(Codec):
                 "content": [],
                 "stop_reason": None,
                 "stop_sequence": None,
-                "usage": {**_usage(turn, 1), "service_tier": "standard"},
+                # The whole usage object, as the body's, with the output so far
+                # (the cache_creation breakdown by TTL included).
+                "usage": {**_full_usage(turn), "output_tokens": 1},
             },
         }
         yield at(-1), _event(b"message_start", jenc(start))

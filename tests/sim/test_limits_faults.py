@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import anyio
 import httpx
+import msgspec
 import pytest
 
 from providers.errors import OverloadedError, RateLimitError, ServerError, StreamDecodeError
@@ -333,6 +334,14 @@ async def test_anthropic_cache_control_writes_then_reads() -> None:
         m2 = next(line for line in usages[1].text.splitlines() if '"message_start"' in line)
         assert '"cache_creation_input_tokens":0' not in m1 and '"cache_read_input_tokens":0' in m1
         assert '"cache_read_input_tokens":0' not in m2 and '"cache_creation_input_tokens":0' in m2
+        # message_start carries the whole usage object, the write broken down by TTL.
+        start = msgspec.json.decode(m1[len("data: ") :])["message"]["usage"]
+        written = start["cache_creation_input_tokens"]
+        assert start["cache_creation"] == {
+            "ephemeral_5m_input_tokens": written,
+            "ephemeral_1h_input_tokens": 0,
+        }
+        assert start["output_tokens"] == 1 and start["service_tier"] == "standard"
         u1 = usage_of(decode("anthropic", usages[0].content))
         u2 = usage_of(decode("anthropic", usages[1].content))
         assert u1.cache_write_tokens > 100 and u1.cache_read_tokens == 0

@@ -17,6 +17,7 @@ from providers.messages import Message, Request
 from ..config import EngineConfig
 from ..engine import Engine, open_engine
 from ..observability.otel import instrument, span_file
+from ..throughput import RecentRate
 from .report import RunReport, summarize
 
 __all__ = ["run_calls"]
@@ -30,17 +31,18 @@ TOPICS = [
 
 
 async def _progress(engine: Engine, total: int, out: IO[str], live: bool) -> None:
-    started = time.monotonic()
+    rate = RecentRate()  # the rate now, not the run's average
+    rate.update(time.monotonic(), engine.statistics().ledger.output_tokens)
     while True:
         await anyio.sleep(0.25 if live else 2.0)
         stats = engine.statistics()
         ledger = stats.ledger
         running = sum(p.running for p in stats.providers.values())
         done = ledger.completed + ledger.failed + ledger.cancelled
-        elapsed = time.monotonic() - started
+        tokens_per_second = rate.update(time.monotonic(), ledger.output_tokens)
         line = (
             f"{done}/{total} done, {running} in flight, {stats.queued} queued, "
-            f"{ledger.failed} failed, {ledger.output_tokens / max(elapsed, 1e-9):,.0f} tok/s"
+            f"{ledger.failed} failed, {tokens_per_second:,.0f} tok/s"
         )
         out.write(("\r" + line + " " * 8) if live else (line + "\n"))
         out.flush()

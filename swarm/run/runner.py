@@ -267,6 +267,7 @@ async def run_spec(
         provider = stack.enter_context(span_file(spans)) if spans is not None else None
         started = time.monotonic()
         rate = RecentRate()
+        rate.update(started, 0)  # so the first line shows its first seconds, not 0
         # The dashboard's own stack: its task group must close inside the swarm's.
         async with (
             open_swarm(engine, agents, budget=spec.budget) as crew,

@@ -90,11 +90,15 @@ class Timeouts(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
         idle: The longest gap between content events (keep-alives do not count).
         total: The whole attempt.
 
+    Any combination of phases is valid: each also ends when ``total`` does (the
+    first deadline to come is the one reported), so ``Timeouts(total=10)`` needs no
+    other change, and a ``first_token`` shorter than ``connect`` covers a slow
+    connect too.
+
     Raises:
-        ValueError: a value is not a positive finite number or None, or the
-            combination is ambiguous (a phase longer than ``total`` could never
-            fire; ``first_token`` shorter than ``connect`` would hide a connect
-            timeout). The message names the fields and the fix.
+        ValueError: a value is not a positive finite number or None (infinity
+            included: None disables a phase). The message names the field and
+            the fix.
     """
 
     connect: float | None = DEFAULT_CONNECT_TIMEOUT

@@ -5,6 +5,7 @@ delegation (can_ask), memory, prompt caching in the report, and bad input."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import anyio
 import pytest
 
-from providers import Message, Request, Response
+from providers import ImagePart, Message, Request, Response
 from providers.errors import ServerError
 from providers.sim import Fault, ModelProfile, SimConfig, open_simulator
 from swarm import EngineConfig, ProviderConfig, RetryPolicy, open_engine
@@ -662,3 +663,22 @@ async def test_message_events_name_each_message_once_across_swarms_on_one_engine
     tagged = [r.metadata.get("swarm.message") for r in records]
     assert [e.message_id for e in started] == tagged[:2]
     assert tagged[2] not in {e.message_id for e in started}
+
+
+async def test_an_agents_tool_can_hand_the_model_an_image() -> None:
+    chart = ImagePart(data=base64.b64encode(bytes(32)).decode(), media_type="image/png")
+
+    def plot(series: str) -> list[str | ImagePart]:
+        """Plot a series.
+
+        Args:
+            series: Which one.
+        """
+        return [f"the plot of {series}", chart]
+
+    analyst = Agent("analyst", "Look at the plots.", tools=[plot], model="m")
+    async with engine_with(family="anthropic") as engine, open_swarm(engine, [analyst]) as crew:
+        reply = await crew.ask("analyst", "How did sales go?", timeout=30)
+    (result,) = [m for m in reply.messages if m.role == "tool"]
+    assert result.parts()[-1] == chart and result.text.startswith("the plot of ")
+    assert reply.turns == 2 and reply.text  # the model read the result and answered

@@ -188,7 +188,9 @@ async def test_least_outstanding_sends_new_calls_where_earlier_ones_finished() -
     async with engine_on_sim(config, routes={"pool": route}) as (engine, sim):
         async with anyio.create_task_group() as tg:
             tg.start_soon(engine.complete, ask("held", model="pool"))  # long: in flight
-            await anyio.sleep(0.1)
+            with anyio.fail_after(10):  # until it is dispatched (not a timing bet)
+                while engine.statistics().ledger.in_flight < 1:  # noqa: ASYNC110
+                    await anyio.sleep(0.005)
             for i in range(5):  # one after another: quick is always the emptier
                 await engine.complete(ask(f"q{i}", model="pool"))
         by_model = sim.stats.snapshot()["by_model"]  # type: ignore[attr-defined]

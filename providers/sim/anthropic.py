@@ -343,7 +343,10 @@ class AnthropicCodec(Codec):
         return f"prompt is too long: {tokens} tokens > {window} maximum"
 
     def rate_limit_message(self, d: Decision, model: str) -> str:
-        unit = "requests per minute" if d.refused_on == "requests" else "input tokens per minute"
+        unit = {
+            "requests": "requests per minute",
+            "output_tokens": "output tokens per minute",
+        }.get(d.refused_on or "", "input tokens per minute")
         return (
             f"This request would exceed the rate limit for your organization "
             f"(00000000-0000-4000-8000-000000000000) of {d.limit} {unit}. For details, refer to: "

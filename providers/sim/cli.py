@@ -45,6 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rpm", type=int, default=None, help="requests per minute per API key")
     parser.add_argument("--tpm", type=int, default=None, help="tokens per minute per API key")
     parser.add_argument(
+        "--itpm", type=int, default=None, help="input tokens per minute per API key (Anthropic's)"
+    )
+    parser.add_argument(
+        "--otpm", type=int, default=None, help="output tokens per minute per API key (Anthropic's)"
+    )
+    parser.add_argument(
         "--fault",
         action="append",
         default=[],
@@ -80,10 +86,15 @@ def build_config(args: argparse.Namespace, base: SimConfig | None = None) -> Sim
         if value is not None:
             prof[field] = value
     cfg.default_profile = ModelProfile(**prof)
-    if args.rpm is not None or args.tpm is not None:
+    flags = ("rpm", "tpm", "itpm", "otpm")
+    if any(getattr(args, flag) is not None for flag in flags):
         cfg.rate_limit = RateLimit(
-            rpm=args.rpm if args.rpm is not None else cfg.rate_limit.rpm,
-            tpm=args.tpm if args.tpm is not None else cfg.rate_limit.tpm,
+            **{
+                flag: getattr(args, flag)
+                if getattr(args, flag) is not None
+                else getattr(cfg.rate_limit, flag)
+                for flag in flags
+            }
         )
     for text in args.fault:
         cfg.faults.append(msgspec.json.decode(text, type=Fault))

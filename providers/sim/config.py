@@ -126,14 +126,26 @@ class RateLimit(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     estimated input tokens plus its ``max_tokens`` (or the profile's
     ``output_tokens`` when it gives none), charged when it is admitted, as OpenAI
     does.
+
+    ``itpm`` and ``otpm`` are Anthropic's separate limits: input tokens per minute
+    (charged the input estimate) and output tokens per minute (charged the
+    ``max_tokens``), beside ``tpm`` or in its place. Anthropic's headers report each
+    (``anthropic-ratelimit-input-tokens-*``, ``-output-tokens-*``) and, as
+    ``-tokens-*``, whichever is the more restrictive now. (Anthropic does not count
+    cache reads towards ITPM and settles both to the actual usage; the simulator
+    charges the estimates and keeps them, as it does for ``tpm``.)
     """
 
     rpm: int | None = None
     tpm: int | None = None
+    itpm: int | None = None
+    otpm: int | None = None
 
     def __post_init__(self) -> None:
-        if (self.rpm is not None and self.rpm < 1) or (self.tpm is not None and self.tpm < 1):
-            raise ValueError("RateLimit: rpm and tpm must be >= 1 (or None: unlimited)")
+        for name in ("rpm", "tpm", "itpm", "otpm"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"RateLimit: {name} must be >= 1 (or None: unlimited)")
 
 
 FaultKind = Literal["status", "disconnect", "stall", "malformed", "error_event", "slow_headers"]

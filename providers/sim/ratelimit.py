@@ -1,12 +1,14 @@
 """Per-API-key rate limits: token buckets, 429 decisions and quota headers.
 
-Each key has a request bucket (``rpm``) and a token bucket (``tpm``), both
-refilled continuously at limit/60 per second up to the limit (a full minute's
-worth). A request costs one request and its estimated tokens (input + the
-``max_tokens`` it asks for, or the profile's output length), charged when it is
-admitted. ``remaining`` is what is left after the charge; ``reset`` is how long
-until the bucket is full again; a refused request gets ``retry-after``: how long
-until it would fit.
+Each key has a request bucket (``rpm``) and a token bucket (``tpm``), and, for
+Anthropic's separate limits, an input-token (``itpm``) and an output-token bucket
+(``otpm``), each refilled continuously at limit/60 per second up to the limit (a
+full minute's worth). A request costs one request, its estimated tokens (input +
+the ``max_tokens`` it asks for, or the profile's output length) of ``tpm``, its
+input of ``itpm`` and its ``max_tokens`` of ``otpm``, charged when it is admitted.
+``remaining`` is what is left after the charge; ``reset`` is how long until the
+bucket is full again; a refused request gets ``retry-after``: how long until it
+would fit.
 """
 
 from __future__ import annotations
@@ -55,65 +57,80 @@ class Decision:
     ok: bool
     requests: Quota | None
     tokens: Quota | None
-    refused_on: str | None = None  # "requests" or "tokens"
+    # "requests", "tokens", "input_tokens" or "output_tokens"
+    refused_on: str | None = None
     retry_after: float | None = None
     used: int = 0
     requested: int = 0
     limit: int = 0
+    input_tokens: Quota | None = None  # itpm
+    output_tokens: Quota | None = None  # otpm
+
+
+# The buckets of one key, in the order admission checks them, and the name a refusal
+# gives each.
+_KINDS = ("requests", "tokens", "input_tokens", "output_tokens")
 
 
 class RateLimiter:
     def __init__(self) -> None:
-        self._buckets: dict[str, tuple[_Bucket | None, _Bucket | None, int | None, int | None]] = {}
+        # key -> (the limits the buckets were made for, the buckets in _KINDS order)
+        self._buckets: dict[str, tuple[tuple[int | None, ...], list[_Bucket | None]]] = {}
 
     def reset(self) -> None:
         self._buckets.clear()
 
-    def admit(self, key: str, limits: RateLimit, cost: int, now: float) -> Decision:
-        if limits.rpm is None and limits.tpm is None:
+    def admit(
+        self,
+        key: str,
+        limits: RateLimit,
+        cost: int,
+        now: float,
+        *,
+        input_cost: int | None = None,
+        output_cost: int | None = None,
+    ) -> Decision:
+        """Admit one request costing ``cost`` tokens (``input_cost`` and
+        ``output_cost`` of it for itpm/otpm; without them all of ``cost`` is input)."""
+        wanted = (limits.rpm, limits.tpm, limits.itpm, limits.otpm)
+        if not any(wanted):
             return Decision(ok=True, requests=None, tokens=None)
         entry = self._buckets.get(key)
-        if entry is None or entry[2] != limits.rpm or entry[3] != limits.tpm:
-            entry = (
-                _Bucket(limits.rpm, now) if limits.rpm else None,
-                _Bucket(limits.tpm, now) if limits.tpm else None,
-                limits.rpm,
-                limits.tpm,
-            )
+        if entry is None or entry[0] != wanted:
+            entry = (wanted, [_Bucket(n, now) if n else None for n in wanted])
             self._buckets[key] = entry
-        req, tok, _, _ = entry
-        if req is not None:
-            req.refill(now)
-        if tok is not None:
-            tok.refill(now)
-        if req is not None and req.level < 1.0:
-            return Decision(
-                ok=False,
-                requests=_quota(req),
-                tokens=_quota(tok),
-                refused_on="requests",
-                retry_after=req.wait_for(1.0),
-                used=_used(req),
-                requested=1,
-                limit=int(req.capacity),
-            )
-        if tok is not None and tok.level < cost:
-            wait = tok.wait_for(cost) if cost <= tok.capacity else 60.0
-            return Decision(
-                ok=False,
-                requests=_quota(req),
-                tokens=_quota(tok),
-                refused_on="tokens",
-                retry_after=wait,
-                used=_used(tok),
-                requested=cost,
-                limit=int(tok.capacity),
-            )
-        if req is not None:
-            req.level -= 1.0
-        if tok is not None:
-            tok.level -= cost
-        return Decision(ok=True, requests=_quota(req), tokens=_quota(tok))
+        buckets = entry[1]
+        inputs = cost if input_cost is None else input_cost
+        outputs = 0 if output_cost is None else output_cost
+        amounts = (1, cost, inputs, outputs)
+        for bucket in buckets:
+            if bucket is not None:
+                bucket.refill(now)
+        for kind, bucket, amount in zip(_KINDS, buckets, amounts, strict=True):
+            if bucket is not None and bucket.level < amount:
+                fits = amount <= bucket.capacity
+                return Decision(
+                    ok=False,
+                    requests=_quota(buckets[0]),
+                    tokens=_quota(buckets[1]),
+                    input_tokens=_quota(buckets[2]),
+                    output_tokens=_quota(buckets[3]),
+                    refused_on=kind,
+                    retry_after=bucket.wait_for(amount) if fits else 60.0,
+                    used=_used(bucket),
+                    requested=amount,
+                    limit=int(bucket.capacity),
+                )
+        for bucket, amount in zip(buckets, amounts, strict=True):
+            if bucket is not None:
+                bucket.level -= amount
+        return Decision(
+            ok=True,
+            requests=_quota(buckets[0]),
+            tokens=_quota(buckets[1]),
+            input_tokens=_quota(buckets[2]),
+            output_tokens=_quota(buckets[3]),
+        )
 
 
 def _used(b: _Bucket) -> int:
@@ -172,19 +189,32 @@ def openai_headers(d: Decision) -> list[tuple[str, str]]:
 
 
 def anthropic_headers(d: Decision, now_unix: float) -> list[tuple[str, str]]:
+    """Anthropic's quota headers. With itpm/otpm, ``input-tokens-*`` and
+    ``output-tokens-*`` are theirs and ``tokens-*`` the more restrictive now (the
+    smaller share left; a tpm counts too). With only a tpm, it is reported under
+    all three names."""
     out: list[tuple[str, str]] = []
-    r, t = d.requests, d.tokens
-    if r is not None:
+
+    def block(prefix: str, q: Quota) -> None:
+        nonlocal out
         out += [
-            ("anthropic-ratelimit-requests-limit", str(r.limit)),
-            ("anthropic-ratelimit-requests-remaining", str(r.remaining)),
-            ("anthropic-ratelimit-requests-reset", _instant(now_unix, r.reset)),
+            (f"anthropic-ratelimit-{prefix}-limit", str(q.limit)),
+            (f"anthropic-ratelimit-{prefix}-remaining", str(q.remaining)),
+            (f"anthropic-ratelimit-{prefix}-reset", _instant(now_unix, q.reset)),
         ]
-    if t is not None:
-        for prefix in ("input-tokens", "output-tokens", "tokens"):
-            out += [
-                (f"anthropic-ratelimit-{prefix}-limit", str(t.limit)),
-                (f"anthropic-ratelimit-{prefix}-remaining", str(t.remaining)),
-                (f"anthropic-ratelimit-{prefix}-reset", _instant(now_unix, t.reset)),
-            ]
+
+    if d.requests is not None:
+        block("requests", d.requests)
+    separate = d.input_tokens is not None or d.output_tokens is not None
+    if not separate:
+        if d.tokens is not None:
+            for prefix in ("input-tokens", "output-tokens", "tokens"):
+                block(prefix, d.tokens)
+        return out
+    if d.input_tokens is not None:
+        block("input-tokens", d.input_tokens)
+    if d.output_tokens is not None:
+        block("output-tokens", d.output_tokens)
+    present = [q for q in (d.tokens, d.input_tokens, d.output_tokens) if q is not None]
+    block("tokens", min(present, key=lambda q: q.remaining / q.limit))
     return out

@@ -441,8 +441,9 @@ class Simulator:
 
         # rate limits
         limits = cfg.limits_for(key)
-        cost = n_in + (prompt.max_tokens or profile.output_tokens)
-        decision = self.limiter.admit(key, limits, cost, t0)
+        out_cost = prompt.max_tokens or profile.output_tokens
+        cost = n_in + out_cost
+        decision = self.limiter.admit(key, limits, cost, t0, input_cost=n_in, output_cost=out_cost)
         rl_headers = self._rl_headers(codec, decision)
         if not decision.ok:
             extra = rl_headers + retry_after_headers(decision, ms=codec.ratelimit_style == "openai")
@@ -589,7 +590,7 @@ class Simulator:
         return keep
 
     def _rl_headers(self, codec: Codec, d: Decision) -> list[tuple[str, str]]:
-        if d.requests is None and d.tokens is None:
+        if not (d.requests or d.tokens or d.input_tokens or d.output_tokens):
             return []
         if codec.ratelimit_style == "openai":
             return openai_headers(d)

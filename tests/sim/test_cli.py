@@ -63,6 +63,9 @@ def test_flags_build_the_config() -> None:
     assert tools.host == "0.0.0.0"
     p = tools.default_profile
     assert (p.tool_calls, p.tool_rounds, p.bad_tool_calls) == (3, 2, 0.25)
+    split = build_config(parser.parse_args(["--rpm", "50", "--itpm", "30000", "--otpm", "8000"]))
+    assert (split.rate_limit.rpm, split.rate_limit.tpm) == (50, None)
+    assert (split.rate_limit.itpm, split.rate_limit.otpm) == (30000, 8000)
 
 
 def test_python_m_providers_sim_serves() -> None:

@@ -94,6 +94,52 @@ async def test_tpm_limit_and_key_specific_limits() -> None:
             assert vip.headers["x-ratelimit-limit-requests"] == "1000"
 
 
+async def test_anthropic_input_and_output_token_limits_are_separate_buckets() -> None:
+    """Anthropic limits input tokens (ITPM) and output tokens (OTPM) per minute
+    separately; its headers report each, and tokens-* the more restrictive now."""
+    cfg = SimConfig(
+        default_profile=ModelProfile(output_tokens=10), rate_limit=RateLimit(itpm=1000, otpm=100)
+    )
+    async with open_simulator(cfg) as sim, httpx.AsyncClient() as client:
+        path, body = request("anthropic", text="word " * 40, max_tokens=40)
+        first = await client.post(sim.base_url + path, json=body)
+        assert first.status_code == 200
+        h = first.headers
+        info = parse_rate_limit_headers(h, 0.0)
+        assert (info.input_tokens_limit, info.output_tokens_limit) == (1000, 100)
+        used_in = 1000 - info.input_tokens_remaining  # type: ignore[operator]
+        assert 40 <= used_in < 200  # the prompt's estimate, not the output's
+        assert info.output_tokens_remaining == 60  # max_tokens reserved
+        # 60% of the output budget left against ~90% of the input's: tokens-* is output's.
+        assert (info.tokens_limit, info.tokens_remaining) == (100, 60)
+        second = await client.post(sim.base_url + path, json=body)
+        assert (
+            second.status_code == 200
+            and second.headers["anthropic-ratelimit-output-tokens-remaining"] == "20"
+        )
+        # A third would need 40 output tokens with 20 left: refused on OTPM, named so,
+        # although the input budget has room.
+        refused = await client.post(sim.base_url + path, json=body)
+        assert refused.status_code == 429
+        message = refused.json()["error"]["message"]
+        assert "of 100 output tokens per minute" in message
+        err = get_family("anthropic").map_error(
+            429, refused.headers, refused.content, provider="sim", model="m", now=0.0
+        )
+        assert isinstance(err, RateLimitError) and err.limit == "tokens"
+        # A long prompt with a small answer is refused on ITPM instead.
+        path, big = request("anthropic", text="word " * 4000, max_tokens=1)
+        refused = await client.post(sim.base_url + path, json=big, headers={"x-api-key": "k2"})
+        assert refused.status_code == 429
+        assert "of 1000 input tokens per minute" in refused.json()["error"]["message"]
+
+
+def test_limits_must_be_positive() -> None:
+    for name in ("rpm", "tpm", "itpm", "otpm"):
+        with pytest.raises(ValueError, match=f"RateLimit: {name} must be >= 1"):
+            RateLimit(**{name: 0})
+
+
 def test_openai_duration_format() -> None:
     assert format_duration(0.02) == "20ms"
     assert format_duration(1.0) == "1s"

@@ -15,7 +15,8 @@ condition alone miscounts when calls overtake each other:
 A call is charged twice only when both are wrong at once (granted after R, admitted
 before it, answered after it). This module keeps the sums that estimate needs:
 ``after(id)`` is what the unheard permits granted after ``id`` hold, in O(log n), with
-two Fenwick trees over the (dense, increasing) permit ids of a sliding window.
+one Fenwick tree per amount over the (dense, increasing) permit ids of a sliding
+window.
 """
 
 from __future__ import annotations
@@ -24,75 +25,86 @@ __all__ = ["UnheardTally"]
 
 
 class UnheardTally:
-    """Requests and tokens of live (unheard) permits, summed over ids after a given one.
+    """Amounts held by live (unheard) permits, summed over ids after a given one.
+
+    Each permit holds ``width`` amounts (the limiter's: requests, tokens, input
+    tokens, output tokens); every sum is a tuple of that width.
 
     Invariants: every live id is in ``[base, base + size)``; ``_live`` maps each live id
-    to what it holds, and the trees hold exactly those amounts at ``id - base``.
+    to what it holds, and tree ``k`` holds exactly the ``k``-th amounts at ``id - base``.
     """
 
-    __slots__ = ("_base", "_live", "_requests", "_size", "_tokens", "_total")
+    __slots__ = ("_base", "_live", "_size", "_total", "_trees", "_width")
 
-    def __init__(self) -> None:
+    def __init__(self, width: int = 2) -> None:
+        if width < 1:
+            raise ValueError(f"UnheardTally width must be >= 1, got {width}")
+        self._width = width
         self._base = 0
         self._size = 64
-        self._requests = [0] * (self._size + 1)
-        self._tokens = [0] * (self._size + 1)
-        self._live: dict[int, tuple[int, int]] = {}
-        self._total = (0, 0)
+        self._trees = [[0] * (self._size + 1) for _ in range(width)]
+        self._live: dict[int, tuple[int, ...]] = {}
+        self._total: tuple[int, ...] = (0,) * width
 
     def __len__(self) -> int:
         return len(self._live)
 
     @property
-    def total(self) -> tuple[int, int]:
-        """(requests, tokens) over every live permit."""
+    def total(self) -> tuple[int, ...]:
+        """The amounts over every live permit."""
         return self._total
 
-    def add(self, permit_id: int, requests: int, tokens: int) -> None:
-        """Count a new permit. Ids must increase from one call to the next."""
+    def add(self, permit_id: int, *amounts: int) -> None:
+        """Count a new permit holding ``amounts``. Ids must increase from one call to
+        the next."""
+        if len(amounts) != self._width:
+            raise ValueError(f"a permit holds {self._width} amounts, got {len(amounts)}")
         if self._live and permit_id <= (last := next(reversed(self._live))):
             raise ValueError(f"permit ids must increase: {permit_id} after {last}")
         if not self._live and permit_id >= self._base + self._size:
             self._base = permit_id  # nothing live: the window simply moves
         if permit_id >= self._base + self._size:
             self._rebuild(permit_id)
-        self._live[permit_id] = (requests, tokens)
-        self._update(permit_id - self._base, requests, tokens)
-        self._total = (self._total[0] + requests, self._total[1] + tokens)
+        self._live[permit_id] = amounts
+        self._update(permit_id - self._base, amounts, 1)
+        self._total = tuple(t + a for t, a in zip(self._total, amounts, strict=True))
 
     def remove(self, permit_id: int) -> None:
         """Stop counting a permit (its headers came back, or it was released)."""
         held = self._live.pop(permit_id, None)
         if held is None:
             return
-        self._update(permit_id - self._base, -held[0], -held[1])
-        self._total = (self._total[0] - held[0], self._total[1] - held[1])
+        self._update(permit_id - self._base, held, -1)
+        self._total = tuple(t - a for t, a in zip(self._total, held, strict=True))
 
-    def after(self, permit_id: int) -> tuple[int, int]:
-        """(requests, tokens) held by live permits with an id greater than ``permit_id``."""
+    def after(self, permit_id: int) -> tuple[int, ...]:
+        """The amounts held by live permits with an id greater than ``permit_id``."""
         pos = permit_id - self._base
         if pos < 0:
             return self._total
         if pos >= self._size:
-            return (0, 0)
-        # Prefix sum over positions 0..pos (tree index pos + 1).
-        r = t = 0
-        i = pos + 1
-        requests, tokens = self._requests, self._tokens
-        while i > 0:
-            r += requests[i]
-            t += tokens[i]
-            i -= i & -i
-        return (self._total[0] - r, self._total[1] - t)
+            return (0,) * self._width
+        # Prefix sums over positions 0..pos (tree index pos + 1).
+        out = []
+        for total, tree in zip(self._total, self._trees, strict=True):
+            acc = 0
+            i = pos + 1
+            while i > 0:
+                acc += tree[i]
+                i -= i & -i
+            out.append(total - acc)
+        return tuple(out)
 
-    def _update(self, pos: int, requests: int, tokens: int) -> None:
-        i = pos + 1
+    def _update(self, pos: int, amounts: tuple[int, ...], sign: int) -> None:
         size = self._size
-        tree_r, tree_t = self._requests, self._tokens
-        while i <= size:
-            tree_r[i] += requests
-            tree_t[i] += tokens
-            i += i & -i
+        for tree, amount in zip(self._trees, amounts, strict=True):
+            if not amount:
+                continue
+            delta = sign * amount
+            i = pos + 1
+            while i <= size:
+                tree[i] += delta
+                i += i & -i
 
     def _rebuild(self, new_id: int) -> None:
         # The window starts at the oldest live id and is at least twice the span up to
@@ -100,15 +112,13 @@ class UnheardTally:
         # many adds as that span: O(1) amortized. It shrinks again once old ids go.
         base = next(iter(self._live), new_id)
         size = max(64, 1 << (2 * (new_id - base + 1) - 1).bit_length())
-        tree_r = [0] * (size + 1)
-        tree_t = [0] * (size + 1)
-        for pid, (r, t) in self._live.items():
-            tree_r[pid - base + 1] += r
-            tree_t[pid - base + 1] += t
-        for i in range(1, size + 1):  # linear Fenwick build
-            j = i + (i & -i)
-            if j <= size:
-                tree_r[j] += tree_r[i]
-                tree_t[j] += tree_t[i]
-        self._base, self._size = base, size
-        self._requests, self._tokens = tree_r, tree_t
+        trees = [[0] * (size + 1) for _ in range(self._width)]
+        for pid, amounts in self._live.items():
+            for tree, amount in zip(trees, amounts, strict=True):
+                tree[pid - base + 1] += amount
+        for tree in trees:
+            for i in range(1, size + 1):  # linear Fenwick build
+                j = i + (i & -i)
+                if j <= size:
+                    tree[j] += tree[i]
+        self._base, self._size, self._trees = base, size, trees

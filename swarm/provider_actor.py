@@ -568,15 +568,16 @@ class ProviderActor:
                 # what it generated until the stream was closed; the rest of the
                 # reservation is refunded (when the provider credits unused tokens).
                 sent = call.sent
+                estimate = estimate_input_tokens(call.request) if sent else 0
                 gate.release(
                     model,
                     ReleaseRequest(
                         permit=rate_permit,
                         now=self._now(),
                         outcome="cancelled" if sent else "unsent",
-                        usage_tokens=(
-                            estimate_input_tokens(call.request) + call.streamed if sent else None
-                        ),
+                        usage_tokens=estimate + call.streamed if sent else None,
+                        usage_input_tokens=estimate if sent else None,
+                        usage_output_tokens=call.streamed if sent else None,
                     ),
                 )
             retry.close()
@@ -892,11 +893,15 @@ def _settle_rate(
         release = ReleaseRequest(permit=permit, now=now, outcome="failed")
     else:
         assert response is not None
+        usage = response.usage
         release = ReleaseRequest(
             permit=permit,
             now=now,
             outcome="completed",
-            usage_tokens=response.usage.total_tokens,
+            usage_tokens=usage.total_tokens,
             ttft=ttft,
+            # What an input-token limit counts: Anthropic leaves cache reads out.
+            usage_input_tokens=max(0, usage.input_tokens - usage.cache_read_tokens),
+            usage_output_tokens=usage.output_tokens,
         )
     gate.release(model, release)

@@ -50,11 +50,19 @@ def snapshot(
             "model": model,
             "rpm": s.requests_per_minute,
             "rpm_available": s.requests_available,
-            "tpm": s.tokens_per_minute,
-            "tpm_available": s.tokens_available,
+            # Anthropic's separate limits show as the output one (the scarcer, as
+            # a rule), their input side beside it.
+            "tpm": s.tokens_per_minute
+            if s.tokens_per_minute is not None
+            else s.output_tokens_per_minute,
+            "tpm_available": s.tokens_available
+            if s.tokens_per_minute is not None
+            else s.output_tokens_available,
+            "itpm": s.input_tokens_per_minute,
+            "itpm_available": s.input_tokens_available,
             "inflight": s.inflight,
             "rate_limited": s.rate_limited,
-            "waits": s.waits_rpm + s.waits_tpm + s.waits_concurrency,
+            "waits": s.waits_rpm + s.waits_tpm + s.waits_itpm + s.waits_otpm + s.waits_concurrency,
         }
         for provider, by_model in sorted(rate_limits.items())
         for model, s in sorted(by_model.items())

@@ -26,8 +26,9 @@ Metric names (all prefixed ``swarm_``):
 - ``breaker_state{provider,model,state}`` gauge: 1 for the current state
   (closed, open, half_open), 0 for the others
 - ``rate_limit_requests_per_minute{provider,model}``, ``rate_limit_requests_available``,
-  ``rate_limit_tokens_per_minute``, ``rate_limit_tokens_available``,
-  ``rate_limit_inflight`` gauges; ``rate_limit_429_total`` counter
+  ``rate_limit_tokens_per_minute``, ``rate_limit_tokens_available``, the same for
+  ``rate_limit_input_tokens_*`` and ``rate_limit_output_tokens_*`` (Anthropic's separate
+  limits), ``rate_limit_inflight`` gauges; ``rate_limit_429_total`` counter
 - ``supervisor_restarts_total`` counter
 - with a swarm (``MetricsServer.swarm``): ``agents`` gauge (how many), and for the
   ``MAX_AGENT_SERIES`` busiest agents ``agent_busy{agent}``, ``agent_queued{agent}``
@@ -287,6 +288,26 @@ class EngineMetrics:
             ("rate_limit_requests_available", "requests_available", "Requests the bucket holds."),
             ("rate_limit_tokens_per_minute", "tokens_per_minute", "Allowed token rate."),
             ("rate_limit_tokens_available", "tokens_available", "Tokens the bucket holds."),
+            (
+                "rate_limit_input_tokens_per_minute",
+                "input_tokens_per_minute",
+                "Allowed input-token rate (Anthropic's ITPM).",
+            ),
+            (
+                "rate_limit_input_tokens_available",
+                "input_tokens_available",
+                "Input tokens the bucket holds.",
+            ),
+            (
+                "rate_limit_output_tokens_per_minute",
+                "output_tokens_per_minute",
+                "Allowed output-token rate (Anthropic's OTPM).",
+            ),
+            (
+                "rate_limit_output_tokens_available",
+                "output_tokens_available",
+                "Output tokens the bucket holds.",
+            ),
         ):
             family(
                 name,

@@ -66,6 +66,8 @@ class ReleaseRequest(msgspec.Struct, kw_only=True, frozen=True, tag="release"):
     ttft: float | None = None
     retry_after: float | None = None
     limit: LimitKind | None = None
+    usage_input_tokens: int | None = None
+    usage_output_tokens: int | None = None
 
 
 class HeadersFeedback(msgspec.Struct, kw_only=True, frozen=True, tag="headers"):
@@ -151,6 +153,8 @@ class LocalBackend:
             ttft=request.ttft,
             retry_after=request.retry_after,
             limit=request.limit,
+            usage_input_tokens=request.usage_input_tokens,
+            usage_output_tokens=request.usage_output_tokens,
         )
 
     async def feedback(self, message: Feedback) -> None:

@@ -11,8 +11,16 @@ they happened::
 Admission is all-or-nothing: a permit holds one request of the RPM bucket, the request's
 input estimate plus its ``max_tokens`` of the TPM bucket, and (when configured) a
 concurrency slot; a Wait takes nothing. The reason of a Wait names the limit that binds
-longest (``rpm``, ``tpm``), ``concurrency`` (seconds None: until a permit is released),
-or ``paused`` (a 429's ``retry-after`` has not run out).
+longest (``rpm``, ``tpm``, ``itpm``, ``otpm``), ``concurrency`` (seconds None: until a
+permit is released), or ``paused`` (a 429's ``retry-after`` has not run out).
+
+Anthropic limits input and output tokens separately (ITPM, OTPM) instead of one TPM:
+the input-token bucket holds the input estimate, the output-token bucket the
+``max_tokens``, and both settle to the usage the response reports (Anthropic adjusts
+both to the actual counts; it does not count cache reads towards ITPM, so neither does
+the settlement). Learned from ``anthropic-ratelimit-input-tokens-*`` and
+``-output-tokens-*``; the combined ``-tokens-*`` figures, the more restrictive of the
+two, are then not a limit of their own and are not used.
 
 Settling a permit (``release``), by outcome:
 
@@ -64,7 +72,7 @@ __all__ = [
     "WaitReason",
 ]
 
-WaitReason = Literal["rpm", "tpm", "concurrency", "paused"]
+WaitReason = Literal["rpm", "tpm", "itpm", "otpm", "concurrency", "paused"]
 Outcome = Literal["completed", "failed", "cancelled", "unsent", "rate_limited"]
 LimitKind = Literal["requests", "tokens"]
 
@@ -115,6 +123,8 @@ class Permit(msgspec.Struct, kw_only=True, frozen=True, tag="permit"):
         holds_request: It took one request from the RPM limit (False when that limit
             was not known yet at its grant: there is nothing to refund or count).
         holds_tokens: It took ``tokens`` from the TPM limit (likewise).
+        input_tokens: Taken from the input-token limit (ITPM), when it holds one.
+        output_tokens: Taken from the output-token limit (OTPM), when it holds one.
     """
 
     id: int
@@ -122,6 +132,10 @@ class Permit(msgspec.Struct, kw_only=True, frozen=True, tag="permit"):
     tokens: int
     holds_request: bool = False
     holds_tokens: bool = False
+    input_tokens: int = 0
+    output_tokens: int = 0
+    holds_input: bool = False
+    holds_output: bool = False
 
 
 class Wait(msgspec.Struct, kw_only=True, frozen=True, tag="wait"):
@@ -147,6 +161,10 @@ class RateLimitConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_
     Attributes:
         requests_per_minute: The request limit, or None (default) for none configured.
         tokens_per_minute: The token limit (input + output), or None for none configured.
+        input_tokens_per_minute, output_tokens_per_minute: Separate input and output
+            token limits (Anthropic's ITPM and OTPM), or None. Each call reserves its
+            input estimate of the one and its ``max_tokens`` of the other, both
+            settled to the reported usage when it ends.
         refund_unused_tokens: Whether the provider credits back the part of
             ``max_tokens`` a call did not use. Required when ``tokens_per_minute`` is
             set: refunding what the provider keeps makes the local bucket overshoot
@@ -170,6 +188,8 @@ class RateLimitConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_
 
     requests_per_minute: int | None = None
     tokens_per_minute: int | None = None
+    input_tokens_per_minute: int | None = None
+    output_tokens_per_minute: int | None = None
     refund_unused_tokens: bool | None = None
     learn_from_headers: bool = True
     learning_probes: int = 1
@@ -179,7 +199,14 @@ class RateLimitConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_
     adaptive: AIMDConfig | None = msgspec.field(default_factory=AIMDConfig)
 
     def __post_init__(self) -> None:
-        for name in ("requests_per_minute", "tokens_per_minute", "request_burst", "token_burst"):
+        for name in (
+            "requests_per_minute",
+            "tokens_per_minute",
+            "input_tokens_per_minute",
+            "output_tokens_per_minute",
+            "request_burst",
+            "token_burst",
+        ):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(
@@ -226,6 +253,12 @@ class RateLimiterStatistics(msgspec.Struct, kw_only=True, frozen=True):
     rate_limited: int
     decreases: int
     released: int
+    input_tokens_per_minute: float | None = None
+    input_tokens_available: float | None = None
+    output_tokens_per_minute: float | None = None
+    output_tokens_available: float | None = None
+    waits_itpm: int = 0
+    waits_otpm: int = 0
 
 
 # With no ``adaptive`` config the controller still tracks reported limits, never cuts.
@@ -284,6 +317,9 @@ class RateLimiter:
             if config.tokens_per_minute is not None
             else None
         )
+        itpm, otpm = config.input_tokens_per_minute, config.output_tokens_per_minute
+        self._itpm = _Limit(itpm, None, aimd, now) if itpm is not None else None
+        self._otpm = _Limit(otpm, None, aimd, now) if otpm is not None else None
         self._concurrency: ConcurrencyLimit | None = (
             concurrency_limit(config.concurrency, now=now) if config.concurrency else None
         )
@@ -295,12 +331,14 @@ class RateLimiter:
             and config.learning_probes > 0
             and self._rpm is None
             and self._tpm is None
+            and self._itpm is None
+            and self._otpm is None
             and config.concurrency is None
         )
         self._outstanding: dict[int, _Held] = {}
         # The outstanding permits whose response headers have not come back, with what
         # they hold: how stale a header is (see ``on_response_headers``).
-        self._unheard = UnheardTally()
+        self._unheard = UnheardTally(width=4)  # requests, tokens, input, output
         self._next_id = 1
         self._paused_until = -math.inf
         self._grants = 0
@@ -336,13 +374,22 @@ class RateLimiter:
         self._sync(now)
         if now < self._paused_until:
             return self._wait(self._paused_until - now, "paused")
-        rpm_wait = self._rpm.bucket.wait_time(1.0, now) if self._rpm else 0.0
         tokens = cost.total if self._tpm else 0
-        tpm_wait = self._tpm.bucket.wait_time(float(tokens), now) if self._tpm else 0.0
-        if rpm_wait > 0.0 or tpm_wait > 0.0:
-            if tpm_wait > rpm_wait:
-                return self._wait(tpm_wait, "tpm")
-            return self._wait(rpm_wait, "rpm")
+        inputs = cost.input_tokens if self._itpm else 0
+        outputs = cost.max_tokens if self._otpm else 0
+        longest: tuple[float, WaitReason] = (0.0, "rpm")
+        for lim, amount, reason in (
+            (self._rpm, 1, "rpm"),
+            (self._tpm, tokens, "tpm"),
+            (self._itpm, inputs, "itpm"),
+            (self._otpm, outputs, "otpm"),
+        ):
+            if lim is not None:
+                wait = lim.bucket.wait_time(float(amount), now)
+                if wait > longest[0]:
+                    longest = (wait, reason)  # type: ignore[assignment]
+        if longest[0] > 0.0:
+            return self._wait(*longest)
         if self._probing and len(self._outstanding) >= self._config.learning_probes:
             return self._wait(None, "concurrency")
         slot = False
@@ -354,17 +401,25 @@ class RateLimiter:
             self._rpm.bucket.reserve(1.0, now)
         if self._tpm:
             self._tpm.bucket.reserve(float(tokens), now)
+        if self._itpm:
+            self._itpm.bucket.reserve(float(inputs), now)
+        if self._otpm:
+            self._otpm.bucket.reserve(float(outputs), now)
         permit = Permit(
             id=self._next_id,
             granted_at=now,
             tokens=tokens,
             holds_request=self._rpm is not None,
             holds_tokens=self._tpm is not None,
+            input_tokens=inputs,
+            output_tokens=outputs,
+            holds_input=self._itpm is not None,
+            holds_output=self._otpm is not None,
         )
         self._next_id += 1
         self._outstanding[permit.id] = _Held(permit, slot)
-        if self._rpm or self._tpm:
-            self._unheard.add(permit.id, 1 if self._rpm else 0, tokens)
+        if self._rpm or self._tpm or self._itpm or self._otpm:
+            self._unheard.add(permit.id, 1 if self._rpm else 0, tokens, inputs, outputs)
         self._grants += 1
         return permit
 
@@ -378,6 +433,8 @@ class RateLimiter:
         ttft: float | None = None,
         retry_after: float | None = None,
         limit: LimitKind | None = None,
+        usage_input_tokens: int | None = None,
+        usage_output_tokens: int | None = None,
     ) -> None:
         """Settle and give back a permit (see the module docstring for each outcome).
 
@@ -391,6 +448,9 @@ class RateLimiter:
                 adaptive concurrency limit.
             retry_after: For ``rate_limited``: the wait the provider asked for.
             limit: For ``rate_limited``: which limit the provider said was hit.
+            usage_input_tokens: The input tokens an input-token limit counts (not
+                cache reads), if known; settles the permit's ITPM reservation.
+            usage_output_tokens: The output tokens, if known; settles its OTPM one.
 
         Raises:
             RateLimitPermitError: The permit was already released, or not issued here.
@@ -404,8 +464,13 @@ class RateLimiter:
         _check_now(now)
         if outcome not in _OUTCOMES:
             raise ValueError(f"outcome must be one of {sorted(_OUTCOMES)}, got {outcome!r}")
-        if usage_tokens is not None and usage_tokens < 0:
-            raise ValueError(f"usage_tokens must be >= 0, got {usage_tokens!r}")
+        for name, value in (
+            ("usage_tokens", usage_tokens),
+            ("usage_input_tokens", usage_input_tokens),
+            ("usage_output_tokens", usage_output_tokens),
+        ):
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value!r}")
         if ttft is not None and not (ttft >= 0.0 and math.isfinite(ttft)):
             raise ValueError(f"ttft must be a finite number of seconds >= 0, got {ttft!r}")
         _check_rate_limited_args(retry_after, limit)
@@ -429,14 +494,29 @@ class RateLimiter:
                 self._rpm.bucket.refund(1.0, now)
             if self._tpm and permit.holds_tokens:
                 self._tpm.bucket.refund(float(permit.tokens), now)
-        elif usage_tokens is not None and self._tpm and permit.holds_tokens:
-            # (A permit granted before a token limit was learned reserved nothing; the
-            # headers that created the bucket already counted its tokens.)
-            excess = usage_tokens - permit.tokens
-            if excess > 0:
-                self._tpm.bucket.take(float(excess), now)
-            elif excess < 0 and self._refund_unused:
-                self._tpm.bucket.refund(float(-excess), now)
+            if self._itpm and permit.holds_input:
+                self._itpm.bucket.refund(float(permit.input_tokens), now)
+            if self._otpm and permit.holds_output:
+                self._otpm.bucket.refund(float(permit.output_tokens), now)
+        else:
+            # (A permit granted before a token limit was learned reserved nothing of it;
+            # the headers that created the bucket already counted its tokens.)
+            if usage_tokens is not None and self._tpm and permit.holds_tokens:
+                excess = usage_tokens - permit.tokens
+                if excess > 0:
+                    self._tpm.bucket.take(float(excess), now)
+                elif excess < 0 and self._refund_unused:
+                    self._tpm.bucket.refund(float(-excess), now)
+            # ITPM and OTPM settle to the actual counts both ways, as Anthropic does.
+            for lim, holds, reserved, used in (
+                (self._itpm, permit.holds_input, permit.input_tokens, usage_input_tokens),
+                (self._otpm, permit.holds_output, permit.output_tokens, usage_output_tokens),
+            ):
+                if lim is not None and holds and used is not None:
+                    if used > reserved:
+                        lim.bucket.take(float(used - reserved), now)
+                    elif used < reserved:
+                        lim.bucket.refund(float(reserved - used), now)
         if outcome == "rate_limited":
             self._apply_429(retry_after, now, limit, sent_at=permit.granted_at)
 
@@ -451,8 +531,9 @@ class RateLimiter:
             info: The parsed headers (``providers.ratelimits.parse_rate_limit_headers``).
                 ``*_limit`` is taken as per minute, as OpenAI and Anthropic report it; a
                 reported limit can lower the ceiling, never raise it above configuration.
-                The combined ``tokens_*`` figures are used; Anthropic's separate input
-                and output token limits are not (the TPM bucket counts both together).
+                Anthropic's ``input_tokens_*`` and ``output_tokens_*`` correct (or
+                create) the input and output token limits; its combined ``tokens_*``
+                are then ignored (they repeat the more restrictive of the two).
             now: When the headers arrived.
             permit: The permit of the call this response answers (released or not).
                 With it, the provider's figures are taken as excluding what the permits
@@ -472,21 +553,29 @@ class RateLimiter:
             "tokens_limit",
             "tokens_remaining",
             "tokens_reset",
+            "input_tokens_limit",
+            "input_tokens_remaining",
+            "input_tokens_reset",
+            "output_tokens_limit",
+            "output_tokens_remaining",
+            "output_tokens_reset",
         ):
             value = getattr(info, name)
             if value is not None and not (value >= 0 and math.isfinite(value)):
                 raise ValueError(f"RateLimitInfo.{name} must be >= 0 and finite, got {value!r}")
         self._sync(now)
         self._probing = False
-        unseen_requests = unseen_tokens = 0
+        unseen: tuple[int, ...] = (0, 0, 0, 0)
         if permit is not None:
             held = self._outstanding.get(permit.id)
             if held is not None and held.permit == permit:
                 self._unheard.remove(permit.id)
-            unseen_requests, unseen_tokens = self._unheard.after(permit.id)
+            unseen = self._unheard.after(permit.id)
+        unseen_requests, unseen_tokens, unseen_input, unseen_output = unseen
+        separate = _separate_token_limits(info)
         if self._config.learn_from_headers:
-            self._learn(info, now)
-        for lim, limit, remaining, reset, unseen in (
+            self._learn(info, now, separate=separate)
+        for lim, limit, remaining, reset, unseen_amount in (
             (
                 self._rpm,
                 info.requests_limit,
@@ -495,11 +584,27 @@ class RateLimiter:
                 unseen_requests,
             ),
             (
-                self._tpm,
+                # With separate input and output limits, the combined figures are the
+                # more restrictive of the two, not a limit of their own.
+                None if separate else self._tpm,
                 info.tokens_limit,
                 info.tokens_remaining,
                 info.tokens_reset,
                 unseen_tokens,
+            ),
+            (
+                self._itpm,
+                info.input_tokens_limit,
+                info.input_tokens_remaining,
+                info.input_tokens_reset,
+                unseen_input,
+            ),
+            (
+                self._otpm,
+                info.output_tokens_limit,
+                info.output_tokens_remaining,
+                info.output_tokens_reset,
+                unseen_output,
             ),
         ):
             if lim is None:
@@ -508,7 +613,7 @@ class RateLimiter:
                 lim.controller.on_limit_reported(limit / 60.0, now)
                 lim.sync(now)
             if remaining is not None:
-                lim.bucket.correct(float(remaining), reset, now, unseen=float(unseen))
+                lim.bucket.correct(float(remaining), reset, now, unseen=float(unseen_amount))
 
     def on_rate_limited(
         self,
@@ -553,7 +658,7 @@ class RateLimiter:
             ValueError: ``now`` is not finite.
         """
         _check_now(now)
-        rpm, tpm = self._rpm, self._tpm
+        rpm, tpm, itpm, otpm = self._rpm, self._tpm, self._itpm, self._otpm
         return RateLimiterStatistics(
             requests_per_minute=rpm.controller.rate(now) * 60.0 if rpm else None,
             requests_ceiling=rpm.controller.ceiling * 60.0 if rpm else None,
@@ -570,28 +675,36 @@ class RateLimiter:
             waits_concurrency=self._waits["concurrency"],
             waits_paused=self._waits["paused"],
             rate_limited=self._rate_limited,
-            decreases=(rpm.controller.decreases if rpm else 0)
-            + (tpm.controller.decreases if tpm else 0),
+            decreases=sum(x.controller.decreases for x in (rpm, tpm, itpm, otpm) if x),
             released=self._released,
+            input_tokens_per_minute=itpm.controller.rate(now) * 60.0 if itpm else None,
+            input_tokens_available=itpm.bucket.level(now) if itpm else None,
+            output_tokens_per_minute=otpm.controller.rate(now) * 60.0 if otpm else None,
+            output_tokens_available=otpm.bucket.level(now) if otpm else None,
+            waits_itpm=self._waits["itpm"],
+            waits_otpm=self._waits["otpm"],
         )
 
     # -- internals -------------------------------------------------------------------------
 
     def _sync(self, now: float) -> None:
-        if self._rpm:
-            self._rpm.sync(now)
-        if self._tpm:
-            self._tpm.sync(now)
+        for lim in (self._rpm, self._tpm, self._itpm, self._otpm):
+            if lim is not None:
+                lim.sync(now)
 
-    def _learn(self, info: RateLimitInfo, now: float) -> None:
+    def _learn(self, info: RateLimitInfo, now: float, *, separate: bool) -> None:
         # A limit created here starts full; the caller's correction then lowers it to
         # the response's ``remaining``. The permits granted before it hold nothing of
         # it and are not in its unheard sum: the provider counts them as they arrive,
         # and the next headers bring them in.
         if self._rpm is None and info.requests_limit:
             self._rpm = _Limit(info.requests_limit, None, self._aimd, now)
-        if self._tpm is None and info.tokens_limit:
+        if self._tpm is None and info.tokens_limit and not separate:
             self._tpm = _Limit(info.tokens_limit, None, self._aimd, now)
+        if self._itpm is None and info.input_tokens_limit:
+            self._itpm = _Limit(info.input_tokens_limit, None, self._aimd, now)
+        if self._otpm is None and info.output_tokens_limit:
+            self._otpm = _Limit(info.output_tokens_limit, None, self._aimd, now)
 
     def _wait(self, seconds: float | None, reason: WaitReason) -> Wait:
         self._waits[reason] += 1
@@ -606,8 +719,12 @@ class RateLimiter:
         sent_at: float | None,
     ) -> None:
         self._rate_limited += 1
-        named = {"requests": self._rpm, "tokens": self._tpm}.get(limit) if limit else None
-        targets = [named] if named is not None else [x for x in (self._rpm, self._tpm) if x]
+        tokens = [x for x in (self._tpm, self._itpm, self._otpm) if x]
+        # "tokens" cannot say input or output: every token limit there is takes it.
+        named = {"requests": [self._rpm] if self._rpm else [], "tokens": tokens}.get(
+            limit or "", []
+        )
+        targets = named or [x for x in (self._rpm, *tokens) if x]
         for lim in targets:
             lim.bucket.correct(0.0, None, now)
             lim.controller.on_rate_limited(now, sent_at=sent_at)
@@ -620,6 +737,19 @@ class RateLimiter:
             f"RateLimiter(rpm={self._config.requests_per_minute}, "
             f"tpm={self._config.tokens_per_minute}, inflight={len(self._outstanding)})"
         )
+
+
+def _separate_token_limits(info: RateLimitInfo) -> bool:
+    """Whether the headers report separate input and output token limits (Anthropic)."""
+    return any(
+        value is not None
+        for value in (
+            info.input_tokens_limit,
+            info.input_tokens_remaining,
+            info.output_tokens_limit,
+            info.output_tokens_remaining,
+        )
+    )
 
 
 def _check_now(now: float) -> None:

@@ -81,14 +81,20 @@ def _limit(limits: dict[str, RateLimiterStatistics] | None) -> str:
         parts.append(
             f"rpm {max(0, tight.requests_available or 0):,.0f}/{tight.requests_per_minute:,.0f}"
         )
-    elif any(s.tokens_per_minute is not None for s in limits.values()):
-        parts.append("tpm only")
+    elif any(
+        s.tokens_per_minute is not None or s.output_tokens_per_minute is not None
+        for s in limits.values()
+    ):
+        parts.append("tokens only")
     elif any(s.released for s in limits.values()):
         parts.append("none reported")  # responses came back without limit headers
     else:
         parts.append("learning")  # the first response (and its headers) is still out
     limited = sum(s.rate_limited for s in limits.values())
-    waits = sum(s.waits_rpm + s.waits_tpm + s.waits_concurrency for s in limits.values())
+    waits = sum(
+        s.waits_rpm + s.waits_tpm + s.waits_itpm + s.waits_otpm + s.waits_concurrency
+        for s in limits.values()
+    )
     if waits:
         parts.append(f"{waits} waits")
     if limited:

@@ -89,7 +89,9 @@ from typing import Any, cast
 ROOT = Path(__file__).resolve().parent.parent
 
 MODEL = "sim-limited"
-WORKLOADS = ("rpm", "tpm")
+# io: Anthropic's separate input and output token limits, on its wire format, with
+# long prompts (the case a single TPM bucket got wrong by a factor of twenty).
+WORKLOADS = ("rpm", "tpm", "io")
 CONFIGS = ("none", "true", "2x", "headers")
 GOAL_THROUGHPUT = 95.0
 GOAL_429 = 1.0
@@ -169,24 +171,51 @@ class Limits:
 
     rpm: int | None
     tpm: int | None
+    itpm: int | None = None
+    otpm: int | None = None
+    family: str = "openai"
 
     def scaled(self, factor: float) -> Limits:
+        def scale(n: int | None) -> int | None:
+            return None if n is None else round(n * factor)
+
         return Limits(
-            rpm=None if self.rpm is None else round(self.rpm * factor),
-            tpm=None if self.tpm is None else round(self.tpm * factor),
+            rpm=scale(self.rpm),
+            tpm=scale(self.tpm),
+            itpm=scale(self.itpm),
+            otpm=scale(self.otpm),
+            family=self.family,
         )
 
-    def calls_per_minute(self, cost: float) -> float:
-        """The calls per minute the limits allow, at ``cost`` tokens a call."""
-        rates = [float(self.rpm)] if self.rpm else []
+    def _rates(self, cost: float, input_cost: float, output_cost: float) -> dict[str, float]:
+        rates = {"rpm": float(self.rpm)} if self.rpm else {}
         if self.tpm:
-            rates.append(self.tpm / cost)
-        return min(rates) if rates else math.inf
+            rates["tpm"] = self.tpm / cost
+        if self.itpm:
+            rates["itpm"] = self.itpm / input_cost
+        if self.otpm:
+            rates["otpm"] = self.otpm / output_cost
+        return rates
 
-    def binding(self, cost: float) -> str:
-        if self.tpm and (not self.rpm or self.tpm / cost < self.rpm):
-            return "tpm"
-        return "rpm"
+    def calls_per_minute(
+        self, cost: float, input_cost: float = math.nan, output_cost: float = math.nan
+    ) -> float:
+        """The calls per minute the limits allow, at ``cost`` tokens a call (of which
+        ``input_cost`` input and ``output_cost`` output, for itpm and otpm)."""
+        rates = self._rates(cost, input_cost, output_cost)
+        return min(rates.values()) if rates else math.inf
+
+    def binding(
+        self, cost: float, input_cost: float = math.nan, output_cost: float = math.nan
+    ) -> str:
+        rates = self._rates(cost, input_cost, output_cost)
+        return min(rates, key=lambda k: rates[k]) if rates else "rpm"
+
+    def describe(self) -> str:
+        parts = [f"rpm={self.rpm or '-'}", f"tpm={self.tpm or '-'}"]
+        if self.itpm or self.otpm:
+            parts += [f"itpm={self.itpm or '-'}", f"otpm={self.otpm or '-'}"]
+        return " ".join(parts)
 
 
 def rate_limit_config(config: str, limits: Limits) -> Any:
@@ -201,6 +230,8 @@ def rate_limit_config(config: str, limits: Limits) -> Any:
     return RateLimitConfig(
         requests_per_minute=configured.rpm,
         tokens_per_minute=configured.tpm,
+        input_tokens_per_minute=configured.itpm,
+        output_tokens_per_minute=configured.otpm,
         # The simulator keeps the whole reservation (input + max_tokens).
         refund_unused_tokens=False if configured.tpm else None,
     )
@@ -214,7 +245,13 @@ def _prompt(i: int, chars: int) -> str:
 
 
 async def flood(
-    base_url: str, key: str, rate_limit: Any, args: argparse.Namespace, sim_port: int
+    base_url: str,
+    key: str,
+    rate_limit: Any,
+    args: argparse.Namespace,
+    sim_port: int,
+    family: str = "openai",
+    prompt_chars: int | None = None,
 ) -> dict[str, Any]:
     """Flood the model through one engine for ``args.duration`` seconds."""
     import anyio
@@ -227,7 +264,7 @@ async def flood(
         # The prompt's characters split over ``--messages`` turns (the simulator
         # counts each turn's role too, as providers count a few tokens a message).
         n = args.messages
-        size = args.prompt_chars // n
+        size = (prompt_chars or args.prompt_chars) // n
         i = 0
         while True:
             text = _prompt(i, size * n)
@@ -242,7 +279,7 @@ async def flood(
     config = swarm.EngineConfig(
         providers={
             "sim": swarm.ProviderConfig(
-                family="openai",
+                family=family,
                 base_url=base_url,
                 api_key=key,
                 max_concurrency=args.max_concurrency,
@@ -390,8 +427,16 @@ def run_one(
 
     sim.reset()
     cpu0 = _cpu()
+    prompt_chars = args.io_prompt_chars if workload == "io" else args.prompt_chars
     result = trio.run(
-        flood, sim.base_url, f"sk-{workload}", rate_limit_config(config, limits), args, sim.port
+        flood,
+        sim.base_url,
+        f"sk-{workload}",
+        rate_limit_config(config, limits),
+        args,
+        sim.port,
+        limits.family,
+        prompt_chars,
     )
     result["cpu"] = _cpu() - cpu0
     # Streams cut by the final cancel are counted once the simulator sees their socket close.
@@ -410,8 +455,14 @@ def run_one(
     # Every request the simulator admitted is recorded with its input tokens, the
     # ones cut by the final cancel (client_disconnected) too.
     served = counts["admitted"]
-    cost = stats["tokens"]["input"] / served + args.max_tokens if served else math.nan
-    per_minute = limits.calls_per_minute(cost)
+    input_cost = stats["tokens"]["input"] / served if served else math.nan
+    cost = input_cost + args.max_tokens
+    # ITPM and OTPM settle to the actual counts (cache reads out, unused max_tokens
+    # back), so what a call costs them is its real input and output.
+    tokens = stats["tokens"]
+    itpm_cost = (tokens["input"] - tokens["cached"]) / served if served else math.nan
+    otpm_cost = tokens["output"] / served if served else math.nan
+    per_minute = limits.calls_per_minute(cost, itpm_cost, otpm_cost)
     steady_span = result["wall"] - args.steady_from
     mark = result["at_steady"]
     steady_admitted = counts["admitted"] - mark.get("admitted", 0)
@@ -421,7 +472,10 @@ def run_one(
     result |= {
         "workload": workload,
         "config": config,
-        "limits": {"rpm": limits.rpm, "tpm": limits.tpm},
+        "limits": {"rpm": limits.rpm, "tpm": limits.tpm, "itpm": limits.itpm, "otpm": limits.otpm},
+        "family": limits.family,
+        "itpm_tokens_per_call": itpm_cost,
+        "otpm_tokens_per_call": otpm_cost,
         "configured": None
         if config in ("none", "headers")
         else {
@@ -566,6 +620,15 @@ def main(argv: list[str] | None = None) -> int:
         "--tpm", type=int, default=60_000, help="the token limit of the tpm workload"
     )
     parser.add_argument("--tpm-rpm", type=int, default=1200, help="its request limit")
+    parser.add_argument(
+        "--itpm", type=int, default=150_000, help="the input-token limit of the io workload"
+    )
+    parser.add_argument(
+        "--otpm", type=int, default=6_000, help="the output-token limit of the io workload"
+    )
+    parser.add_argument(
+        "--io-prompt-chars", type=int, default=8_000, help="the io workload's prompt length"
+    )
     parser.add_argument("--max-tokens", type=int, default=100)
     parser.add_argument("--prompt-chars", type=int, default=400)
     parser.add_argument(
@@ -592,6 +655,9 @@ def main(argv: list[str] | None = None) -> int:
     workloads = {
         "rpm": Limits(rpm=args.rpm, tpm=None),
         "tpm": Limits(rpm=args.tpm_rpm, tpm=args.tpm),
+        "io": Limits(
+            rpm=args.tpm_rpm, tpm=None, itpm=args.itpm, otpm=args.otpm, family="anthropic"
+        ),
     }
     sim_config = {
         "port": 0,
@@ -607,7 +673,12 @@ def main(argv: list[str] | None = None) -> int:
             }
         },
         "key_rate_limits": {
-            f"sk-{name}": {"rpm": workloads[name].rpm, "tpm": workloads[name].tpm}
+            f"sk-{name}": {
+                "rpm": workloads[name].rpm,
+                "tpm": workloads[name].tpm,
+                "itpm": workloads[name].itpm,
+                "otpm": workloads[name].otpm,
+            }
             for name in args.workloads
         },
     }
@@ -639,8 +710,13 @@ def main(argv: list[str] | None = None) -> int:
             limits = workloads[name]
             print()
             print(
-                f"workload {name}: simulator limits rpm={limits.rpm or '-'} "
-                f"tpm={limits.tpm or '-'} (per minute; bucket starts full)"
+                f"workload {name}: simulator limits {limits.describe()} "
+                f"(per minute; bucket starts full)"
+                + (
+                    f"; {limits.family} wire, prompts of {args.io_prompt_chars} chars"
+                    if name == "io"
+                    else ""
+                )
             )
             results = []
             for config in args.configs:
@@ -648,10 +724,12 @@ def main(argv: list[str] | None = None) -> int:
             if results:
                 r0 = results[0]
                 cost = r0["tokens_per_call"]
+                binds = limits.binding(
+                    cost, r0["itpm_tokens_per_call"], r0["otpm_tokens_per_call"]
+                )
                 print(
                     f"  {cost:.0f} tokens charged a call; allowed: "
-                    f"{r0['allowed_calls_per_minute']:.0f} calls/min "
-                    f"({limits.binding(cost)} binds)"
+                    f"{r0['allowed_calls_per_minute']:.0f} calls/min ({binds} binds)"
                 )
             print(HEADER)
             for r in results:

@@ -131,9 +131,10 @@ class RateLimit(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     (charged the input estimate) and output tokens per minute (charged the
     ``max_tokens``), beside ``tpm`` or in its place. Anthropic's headers report each
     (``anthropic-ratelimit-input-tokens-*``, ``-output-tokens-*``) and, as
-    ``-tokens-*``, whichever is the more restrictive now. (Anthropic does not count
-    cache reads towards ITPM and settles both to the actual usage; the simulator
-    charges the estimates and keeps them, as it does for ``tpm``.)
+    ``-tokens-*``, whichever is the more restrictive now. As Anthropic, it settles
+    both to the actual counts: cache reads are given back to ``itpm`` and the unused
+    part of ``max_tokens`` to ``otpm`` (at once: the answer's length is known when it
+    is planned). ``tpm`` keeps the whole reservation, as OpenAI does.
     """
 
     rpm: int | None = None

@@ -132,6 +132,16 @@ class RateLimiter:
             output_tokens=_quota(buckets[3]),
         )
 
+    def settle(self, key: str, limits: RateLimit, *, input_credit: int, output_credit: int) -> None:
+        """Give an admitted request's over-estimate back to the itpm and otpm buckets
+        (as Anthropic does; tpm keeps the whole reservation, as OpenAI does)."""
+        entry = self._buckets.get(key)
+        if entry is None or entry[0] != (limits.rpm, limits.tpm, limits.itpm, limits.otpm):
+            return
+        for bucket, credit in ((entry[1][2], input_credit), (entry[1][3], output_credit)):
+            if bucket is not None and credit > 0:
+                bucket.level = min(bucket.capacity, bucket.level + credit)
+
 
 def _used(b: _Bucket) -> int:
     """What the 429 message reports as used: rounded up, as the providers count whole

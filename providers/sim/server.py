@@ -501,6 +501,12 @@ class Simulator:
         turn = plan_turn(prompt, profile, self.corpus, cfg.seed)
         turn.cached_tokens = cached
         turn.cache_creation_tokens = written
+        # Anthropic settles ITPM and OTPM to the actual counts (cache reads are not
+        # input there, and the unused part of max_tokens is given back); the answer
+        # is planned here, so its settlement is known at once.
+        self.limiter.settle(
+            key, limits, input_credit=cached, output_credit=out_cost - turn.output_tokens
+        )
         timing = Timing.draw(profile, turn.rng)
         ctx = Ctx(
             prompt=prompt,

@@ -112,14 +112,15 @@ async def test_anthropic_input_and_output_token_limits_are_separate_buckets() ->
         assert info.output_tokens_remaining == 60  # max_tokens reserved
         # 60% of the output budget left against ~90% of the input's: tokens-* is output's.
         assert (info.tokens_limit, info.tokens_remaining) == (100, 60)
+        # The answer was 10 tokens of the 40 reserved: Anthropic gives the other 30
+        # back, so 90 are left, and the next 40 leave 50.
         second = await client.post(sim.base_url + path, json=body)
-        assert (
-            second.status_code == 200
-            and second.headers["anthropic-ratelimit-output-tokens-remaining"] == "20"
-        )
-        # A third would need 40 output tokens with 20 left: refused on OTPM, named so,
+        assert second.status_code == 200
+        assert second.headers["anthropic-ratelimit-output-tokens-remaining"] == "50"
+        # One asking for 95 output tokens with 80 left is refused on OTPM, named so,
         # although the input budget has room.
-        refused = await client.post(sim.base_url + path, json=body)
+        path, greedy = request("anthropic", text="word " * 40, max_tokens=95)
+        refused = await client.post(sim.base_url + path, json=greedy)
         assert refused.status_code == 429
         message = refused.json()["error"]["message"]
         assert "of 100 output tokens per minute" in message

@@ -467,7 +467,11 @@ def run_one(
     mark = result["at_steady"]
     steady_admitted = counts["admitted"] - mark.get("admitted", 0)
     steady_rpm = steady_admitted / steady_span * 60.0 if steady_span > 0 else math.nan
-    allowed_whole = per_minute * (1.0 + result["wall"] / 60.0)
+    # The first minute's burst is what each bucket holds at the cost reserved at
+    # admission (no client knows an answer's length before it ends: OTPM holds the
+    # whole max_tokens until then), then the settled rate.
+    burst = limits.calls_per_minute(cost, itpm_cost, float(args.max_tokens))
+    allowed_whole = burst + per_minute * result["wall"] / 60.0
     sent = counts["requests"]
     result |= {
         "workload": workload,

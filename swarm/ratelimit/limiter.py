@@ -288,11 +288,14 @@ class _Limit:
 
 
 class _Held:
-    __slots__ = ("permit", "slot")
+    __slots__ = ("heard", "permit", "slot")
 
     def __init__(self, permit: Permit, slot: bool) -> None:
         self.permit = permit
         self.slot = slot
+        # Its own response headers were applied: the provider's figures then already
+        # hold what it charged this call at admission (see ``release``).
+        self.heard = False
 
 
 class RateLimiter:
@@ -499,24 +502,37 @@ class RateLimiter:
             if self._otpm and permit.holds_output:
                 self._otpm.bucket.refund(float(permit.output_tokens), now)
         else:
-            # (A permit granted before a token limit was learned reserved nothing of it;
-            # the headers that created the bucket already counted its tokens.)
+            # What the provider charges at admission its headers for this call already
+            # report (the correction applied them): settling it again from the usage
+            # would count the difference twice, so a heard permit settles only what the
+            # provider changes at the end, the unused output it gives back. (A permit
+            # granted before a token limit was learned reserved nothing of it.)
+            heard = held.heard
             if usage_tokens is not None and self._tpm and permit.holds_tokens:
                 excess = usage_tokens - permit.tokens
-                if excess > 0:
+                if excess > 0 and not heard:
                     self._tpm.bucket.take(float(excess), now)
                 elif excess < 0 and self._refund_unused:
                     self._tpm.bucket.refund(float(-excess), now)
-            # ITPM and OTPM settle to the actual counts both ways, as Anthropic does.
-            for lim, holds, reserved, used in (
-                (self._itpm, permit.holds_input, permit.input_tokens, usage_input_tokens),
-                (self._otpm, permit.holds_output, permit.output_tokens, usage_output_tokens),
+            # ITPM settles to the actual input (Anthropic counts it at admission),
+            # OTPM gives the unused max_tokens back (Anthropic does, at the end).
+            if (
+                self._itpm is not None
+                and permit.holds_input
+                and usage_input_tokens is not None
+                and not heard
             ):
-                if lim is not None and holds and used is not None:
-                    if used > reserved:
-                        lim.bucket.take(float(used - reserved), now)
-                    elif used < reserved:
-                        lim.bucket.refund(float(reserved - used), now)
+                delta = usage_input_tokens - permit.input_tokens
+                if delta > 0:
+                    self._itpm.bucket.take(float(delta), now)
+                elif delta < 0:
+                    self._itpm.bucket.refund(float(-delta), now)
+            if self._otpm is not None and permit.holds_output and usage_output_tokens is not None:
+                delta = usage_output_tokens - permit.output_tokens
+                if delta > 0 and not heard:
+                    self._otpm.bucket.take(float(delta), now)
+                elif delta < 0:
+                    self._otpm.bucket.refund(float(-delta), now)
         if outcome == "rate_limited":
             self._apply_429(retry_after, now, limit, sent_at=permit.granted_at)
 
@@ -570,6 +586,7 @@ class RateLimiter:
             held = self._outstanding.get(permit.id)
             if held is not None and held.permit == permit:
                 self._unheard.remove(permit.id)
+                held.heard = True
             unseen = self._unheard.after(permit.id)
         unseen_requests, unseen_tokens, unseen_input, unseen_output = unseen
         separate = _separate_token_limits(info)

@@ -151,3 +151,22 @@ async def test_against_the_simulators_anthropic_limits_the_first_minutes_burst_g
     assert stats.output_tokens_per_minute == pytest.approx(2_000)
     assert stats.input_tokens_per_minute == pytest.approx(100_000)
     assert stats.tokens_per_minute is None
+
+
+def test_what_a_permits_own_headers_reported_is_not_settled_again() -> None:
+    """The provider charges the actual input at admission, and its headers for the
+    call say so; settling the difference from the usage again would count it twice.
+    The unused output it gives back at the end is still given back here."""
+    rl = RateLimiter(RateLimitConfig(), now=0.0)
+    probe = granted(rl.try_acquire(LONG_PROMPT, 0.0))
+    rl.on_response_headers(anthropic_info(98_000, 1_950), 0.0, permit=probe)
+    rl.release(probe, 0.0, "completed", usage_input_tokens=2_000, usage_output_tokens=50)
+    permit = granted(rl.try_acquire(LONG_PROMPT, 0.0))  # reserves 2,000 in, 50 out
+    # Its headers: the provider charged 2,400 input (more than estimated), 50 output.
+    rl.on_response_headers(anthropic_info(98_000 - 2_400, 1_900), 0.0, permit=permit)
+    level = rl.statistics(0.0)
+    assert level.input_tokens_available == pytest.approx(95_600)
+    rl.release(permit, 0.0, "completed", usage_input_tokens=2_400, usage_output_tokens=10)
+    after = rl.statistics(0.0)
+    assert after.input_tokens_available == pytest.approx(95_600)  # not 95,200
+    assert after.output_tokens_available == pytest.approx(level.output_tokens_available + 40)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from .config import RateLimit
 
@@ -109,12 +110,9 @@ class RateLimiter:
         for kind, bucket, amount in zip(_KINDS, buckets, amounts, strict=True):
             if bucket is not None and bucket.level < amount:
                 fits = amount <= bucket.capacity
-                return Decision(
+                return _decision(
+                    buckets,
                     ok=False,
-                    requests=_quota(buckets[0]),
-                    tokens=_quota(buckets[1]),
-                    input_tokens=_quota(buckets[2]),
-                    output_tokens=_quota(buckets[3]),
                     refused_on=kind,
                     retry_after=bucket.wait_for(amount) if fits else 60.0,
                     used=_used(bucket),
@@ -124,13 +122,7 @@ class RateLimiter:
         for bucket, amount in zip(buckets, amounts, strict=True):
             if bucket is not None:
                 bucket.level -= amount
-        return Decision(
-            ok=True,
-            requests=_quota(buckets[0]),
-            tokens=_quota(buckets[1]),
-            input_tokens=_quota(buckets[2]),
-            output_tokens=_quota(buckets[3]),
-        )
+        return _decision(buckets, ok=True)
 
     def settle(self, key: str, limits: RateLimit, *, input_credit: int, output_credit: int) -> None:
         """Give an admitted request's over-estimate back to the itpm and otpm buckets
@@ -141,6 +133,19 @@ class RateLimiter:
         for bucket, credit in ((entry[1][2], input_credit), (entry[1][3], output_credit)):
             if bucket is not None and credit > 0:
                 bucket.level = min(bucket.capacity, bucket.level + credit)
+
+
+def _decision(buckets: list[_Bucket | None], *, ok: bool, **refusal: Any) -> Decision:
+    """A Decision with every bucket's quota as it is now (after the charge, if any)."""
+    requests, tokens, inputs, outputs = (_quota(b) for b in buckets)
+    return Decision(
+        ok=ok,
+        requests=requests,
+        tokens=tokens,
+        input_tokens=inputs,
+        output_tokens=outputs,
+        **refusal,
+    )
 
 
 def _used(b: _Bucket) -> int:

@@ -71,6 +71,10 @@ _KEY_PATTERN = re.compile(
 )
 
 
+# Shorter exact secrets are not redacted (see ProviderError.redact).
+MIN_REDACTED = 4
+
+
 def scrub(text: str) -> str:
     """Mask anything in ``text`` that looks like an API key."""
     return _KEY_PATTERN.sub(lambda m: m.group(0)[:3] + "***", text)
@@ -93,9 +97,12 @@ class ProviderError(Exception):
         """Mask every occurrence of ``secret`` (a key the caller knows) in this error.
 
         Shape-based scrubbing catches keys as providers issue them; this catches the
-        exact key in use, whatever its shape (providers echo a wrong key back).
+        exact key in use, whatever its shape (providers echo a wrong key back). A
+        "secret" shorter than ``MIN_REDACTED`` characters (a local server's ``"k"``)
+        is left alone: replacing it would mangle the message ("tok***ens") and hide
+        nothing worth hiding.
         """
-        if not secret:
+        if len(secret) < MIN_REDACTED:
             return
         masked = secret[:3] + "***"
         self.args = tuple(

@@ -249,3 +249,13 @@ def test_gemini_429_names_the_limit_from_its_quota_failure() -> None:
         error = gemini.map_error(429, {}, body(metric), provider="gemini", model="g", now=NOW)
         assert isinstance(error, errors.RateLimitError)
         assert error.limit == limit
+
+
+def test_the_key_in_use_is_masked_but_a_key_too_short_to_hide_is_left_alone() -> None:
+    error = errors.ProviderError("invalid x-api-key: my-local-secret-key; check your tokens")
+    error.redact("my-local-secret-key")
+    assert error.message == "invalid x-api-key: my-***; check your tokens"
+    # A one-letter key of a local server: masking it would mangle every word with a k.
+    short = errors.ProviderError("would exceed 150000 input tokens per minute")
+    short.redact("k")
+    assert short.message == "would exceed 150000 input tokens per minute"

@@ -518,7 +518,9 @@ class ProviderActor:
                     self._completed += 1
                     self._engine.finish_completed(call, response, deployment)
                     return False
-                decision = retry.on_failure(error, committed=visible, now=now)
+                # A rate-limited retry waits for this gate's permit: it cannot storm.
+                paced = gate is not None and gate.limits(model)
+                decision = retry.on_failure(error, committed=visible, now=now, paced=paced)
                 if isinstance(decision, Retry | RetryRestart):
                     self._retries += 1
                     logs.event(

@@ -25,7 +25,10 @@ The rules, checked in this order (the first that applies decides):
    once rather than sleep into a certain timeout;
 6. a :class:`~swarm.resilience.budget.RetryBudget`, when given, must grant a slot
    (so an outage cannot become a retry storm); it is asked last, so a slot is only
-   taken for a retry that will happen.
+   taken for a retry that will happen. A 429's retry that a local rate limiter paces
+   (``paced=True``: it waits for a permit of a bucket the 429 just emptied) takes
+   none: it cannot storm, and failing it instead turns the limiter's first overshoot
+   (limits configured above the provider's) into failed calls.
 
 Nothing here sleeps or reads a clock: ``now`` and the deadline are seconds on the
 caller's monotonic clock, and the jitter comes from an injected ``random.Random``.
@@ -39,7 +42,7 @@ from typing import Literal
 
 import msgspec
 
-from providers.errors import ProviderError, scrub
+from providers.errors import ProviderError, RateLimitError, scrub
 
 from .budget import RetryBudget
 
@@ -349,8 +352,13 @@ class RetryState:
     def last_decision(self) -> Decision | None:
         return self._last
 
-    def on_failure(self, error: BaseException, *, committed: bool, now: float) -> Decision:
+    def on_failure(
+        self, error: BaseException, *, committed: bool, now: float, paced: bool = False
+    ) -> Decision:
         """Attempt number :attr:`attempt` failed with ``error``: decide what follows.
+
+        ``paced``: the next attempt waits for a local rate limiter's permit, so the
+        retry of a rate-limit error takes no budget slot (rule 6 of the module).
 
         A Retry or Restart moves :attr:`attempt` to the next number. The budget slot
         the failed attempt held (if it was a retry) is returned before deciding, so
@@ -370,6 +378,7 @@ class RetryState:
                 "asking whether to retry"
             )
         self._release_slot()
+        budget = None if paced and isinstance(error, RateLimitError) else self._budget
         decision = decide(
             self.policy,
             attempt=self._attempt,
@@ -378,14 +387,14 @@ class RetryState:
             now=now,
             deadline=self.deadline,
             rng=self._rng,
-            budget=self._budget,
+            budget=budget,
         )
         self._last = decision
         if isinstance(decision, GiveUp):
             self._closed = True
         else:
             self._attempt = decision.attempt
-            self._holds_slot = self._budget is not None
+            self._holds_slot = budget is not None
         return decision
 
     def message(self, error: BaseException, decision: Decision) -> str:

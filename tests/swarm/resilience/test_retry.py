@@ -454,6 +454,26 @@ def test_budget_refusal_gives_up_and_a_give_up_takes_no_slot() -> None:
     assert budget.statistics().retries_granted == 1
 
 
+def test_a_429_paced_by_a_local_limiter_is_retried_without_a_budget_slot() -> None:
+    """The budget stops retry storms; a 429's retry that waits for a local limiter's
+    permit cannot storm, and refusing it turned a limiter's first overshoot (limits
+    configured above the provider's) into 22 failed calls of 46 429s."""
+    budget = RetryBudget(RetryBudgetPolicy(budget_percent=0.0, min_retry_concurrency=0))
+    budget.on_request_start()
+    state = RetryState(RetryPolicy(), rng=random.Random(0), deadline=None, budget=budget)
+    paced = state.on_failure(rate_limited(1.0), committed=False, now=0.0, paced=True)
+    assert paced == Retry(delay=1.0, attempt=2) and budget.active_retries == 0
+    # Not paced (no local limiter), or not a 429: the budget decides as before.
+    unpaced = RetryState(RetryPolicy(), rng=random.Random(0), deadline=None, budget=budget)
+    assert isinstance(unpaced.on_failure(rate_limited(1.0), committed=False, now=0.0), GiveUp)
+    other = RetryState(RetryPolicy(), rng=random.Random(0), deadline=None, budget=budget)
+    refused = other.on_failure(server_error(), committed=False, now=0.0, paced=True)
+    assert isinstance(refused, GiveUp) and "retry budget exhausted" in refused.reason
+    # The paced call holds no slot, so closing it returns nothing.
+    state.close()
+    assert budget.active_retries == 0 and budget.statistics().retries_granted == 0
+
+
 def test_retry_state_holds_one_slot_per_call_and_returns_it() -> None:
     budget = RetryBudget(RetryBudgetPolicy(budget_percent=0.0, min_retry_concurrency=5))
     budget.on_request_start()

@@ -15,7 +15,8 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,30 @@ async def until(check: Callable[[], Awaitable[bool]], seconds: float = 30) -> No
     with anyio.fail_after(seconds):
         while not await check():  # noqa: ASYNC110 - polling another process's state
             await anyio.sleep(0.05)
+
+
+@asynccontextmanager
+async def attached(metrics_url: str) -> AsyncIterator[str]:
+    """``swarm dash``'s dashboard attached to ``metrics_url`` for the block; its URL."""
+    from swarm.dashboard.attach import run_attached
+
+    urls: list[str] = []
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(
+            lambda: run_attached(
+                metrics_url, host="127.0.0.1", port=0, seconds=30, announce=urls.append
+            )
+        )
+        with anyio.fail_after(10):
+            while not urls:  # noqa: ASYNC110 - the callback has no event
+                await anyio.sleep(0.01)
+        yield urls[0]
+        tg.cancel_scope.cancel()
+
+
+def page_ws_port(page: str) -> int:
+    """The WebSocket port the page's script connects to (``":" + PORT + "/ws"``)."""
+    return int(page.split('":" + ', 1)[1].split(" ", 1)[0])
 
 
 def number(text: str) -> int:
@@ -300,7 +325,6 @@ async def test_swarm_dash_attaches_through_the_metrics_endpoint() -> None:
     from providers.sim import RateLimit, SimConfig
     from swarm import open_engine
     from swarm.agents import Agent, open_swarm
-    from swarm.dashboard.attach import run_attached
     from swarm.observability import open_metrics_server
 
     sim = SimConfig(rate_limit=RateLimit(rpm=6000))
@@ -317,20 +341,10 @@ async def test_swarm_dash_attaches_through_the_metrics_endpoint() -> None:
         await crew.ask("a0", "one")
         await crew.ask("a0", "two")
         await crew.ask("a2", "three")
-        urls: list[str] = []
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(
-                lambda: run_attached(
-                    metrics.url, host="127.0.0.1", port=0, seconds=30, announce=urls.append
-                )
-            )
-            with anyio.fail_after(10):
-                while not urls:  # noqa: ASYNC110 - the callback has no event
-                    await anyio.sleep(0.01)
+        async with attached(metrics.url) as url:
             async with httpx.AsyncClient() as http:
-                page = await http.get(urls[0])
-                state = (await http.get(urls[0].rstrip("/") + "/state.json")).json()
-            tg.cancel_scope.cancel()
+                page = await http.get(url)
+                state = (await http.get(url.rstrip("/") + "/state.json")).json()
     assert page.status_code == 200 and "WebSocket" in page.text
     assert state["calls"]["completed"] == 6 and state["calls"]["output_tokens"] > 0  # 3 + 3 asks
     (sim_provider,) = [p for p in state["providers"] if p["name"] == "sim"]
@@ -451,7 +465,7 @@ async def test_swarm_dash_shows_the_picked_agents_text_when_the_engine_serves_it
 ) -> None:
     from swarm import open_engine
     from swarm.agents import Agent, open_swarm
-    from swarm.dashboard.attach import metrics_source, run_attached
+    from swarm.dashboard.attach import metrics_source
     from swarm.observability import open_metrics_server
     from swarm.observability import server as metrics_module
 
@@ -470,23 +484,13 @@ async def test_swarm_dash_shows_the_picked_agents_text_when_the_engine_serves_it
         assert state["watching"] == "a0" and len(state["tail"]) > 10
         assert "no agent 'zz'" in (await source("zz"))["tail"]
         # Through the page's WebSocket, as a viewer picks the agent.
-        urls: list[str] = []
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(
-                lambda: run_attached(
-                    metrics.url, host="127.0.0.1", port=0, seconds=30, announce=urls.append
-                )
-            )
-            with anyio.fail_after(10):
-                while not urls:  # noqa: ASYNC110 - the callback has no event
-                    await anyio.sleep(0.01)
-            ws_port = int((await http.get(urls[0])).text.split('":" + ', 1)[1].split(" ", 1)[0])
+        async with attached(metrics.url) as url:
+            ws_port = page_ws_port((await http.get(url)).text)
             async with trio_websocket.open_websocket_url(f"ws://127.0.0.1:{ws_port}/ws") as ws:
                 await ws.send_message(json.dumps({"watch": "a0"}))
                 with anyio.fail_after(10):
                     while (seen := json.loads(await ws.get_message()))["watching"] != "a0":
                         pass
-            tg.cancel_scope.cancel()
         assert seen["tail"] == state["tail"]
         # A tap nobody asks for closes: asking for a1 after a0 went idle.
         monkeypatch.setattr(metrics_module, "TAIL_IDLE", -1.0)

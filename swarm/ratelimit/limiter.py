@@ -174,10 +174,12 @@ class RateLimitConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_
             response that reports it (``x-ratelimit-limit-requests``,
             ``anthropic-ratelimit-tokens-limit``...), its bucket set to what the
             response says remains. Configured limits are corrected by headers either way.
-        learning_probes: With no limit configured, at most this many permits are out
-            until the first response is seen (a slow start: a flood sent before the
-            first headers come back would meet the limit it could have learned). The
-            first settled attempt ends it, with headers or without. 0: no slow start.
+        learning_probes: At most this many permits are out until the first response
+            is seen (a slow start: a flood sent before the first headers come back
+            would meet the limit it could have learned, or overrun one configured
+            higher than the provider's). The first headers or the first settled
+            attempt end it. Not applied when there is nothing to learn or correct (no
+            rate limit configured and learning off). 0: no slow start.
         request_burst: The RPM bucket's capacity; default ``requests_per_minute`` (a
             provider's bucket holds one minute's worth).
         token_burst: The TPM bucket's capacity; default ``tokens_per_minute``.
@@ -327,17 +329,20 @@ class RateLimiter:
             concurrency_limit(config.concurrency, now=now) if config.concurrency else None
         )
         self._refund_unused = bool(config.refund_unused_tokens)
-        # A slow start until the first response, when no limit is configured at all
-        # (with one configured, the other is learned without holding calls back).
-        self._probing = (
-            config.learn_from_headers
-            and config.learning_probes > 0
-            and self._rpm is None
-            and self._tpm is None
-            and self._itpm is None
-            and self._otpm is None
-            and config.concurrency is None
+        # A slow start until the first response: before it, nothing says the limits
+        # are right. With none configured a flood would meet the limit it could have
+        # learned; with one configured too high (a tier changed, a key shared), a flood
+        # drawn against its full burst overshoots the real one at once: every call over
+        # it a 429. Headers correct a configured limit as well, so one round trip of
+        # probing protects both. Without headers to learn from and no limit to correct,
+        # there is nothing to wait for.
+        configured = (
+            self._rpm is not None
+            or self._tpm is not None
+            or self._itpm is not None
+            or self._otpm is not None
         )
+        self._probing = config.learning_probes > 0 and (configured or config.learn_from_headers)
         self._outstanding: dict[int, _Held] = {}
         # The outstanding permits whose response headers have not come back, with what
         # they hold: how stale a header is (see ``on_response_headers``).

@@ -169,8 +169,13 @@ async def test_a_429_cuts_only_the_limit_it_names_and_teaches_its_headers(
     # other limit is left alone (an unnamed 429 cuts both).
     sim_limit = SimRateLimit(tpm=1_000) if refused_on == "tokens" else SimRateLimit(rpm=1)
     config = SimConfig(models={"fast": FAST}, rate_limit=sim_limit)
+    # No slow start: it would hold the second call until the first one's headers
+    # taught the real RPM, and there would be no 429 to follow.
     limits = RateLimitConfig(
-        requests_per_minute=6_000, tokens_per_minute=1_000_000, refund_unused_tokens=False
+        requests_per_minute=6_000,
+        tokens_per_minute=1_000_000,
+        refund_unused_tokens=False,
+        learning_probes=0,
     )
     async with engine_on_sim(
         config, provider_rate_limit=limits, retry=RetryPolicy(max_attempts=1)

@@ -27,10 +27,13 @@ AIMD = AIMDConfig(decrease_factor=0.5, recovery_per_second=1 / 32, floor_fractio
 
 
 def limiter(**overrides: Any) -> RateLimiter:
+    # No slow start unless a test asks for it: these tests follow the buckets, and a
+    # burst before any response is how they fill them (the slow start has its own).
     fields: dict[str, Any] = {
         "requests_per_minute": None,
         "tokens_per_minute": None,
         "adaptive": AIMD,
+        "learning_probes": 0,
     }
     fields.update(overrides)
     if fields["tokens_per_minute"] is not None:
@@ -323,6 +326,33 @@ def test_configured_too_high_the_first_headers_keep_the_providers_burst() -> Non
     for _ in range(20):
         granted(rl.try_acquire(cost(), 0.0))
     assert rl.try_acquire(cost(), 0.0) == Wait(seconds=1.0, reason="rpm")
+
+
+def test_configured_too_high_one_call_goes_first_and_its_headers_set_the_burst() -> None:
+    # The default slow start holds a configured limit to one call until the first
+    # response: configured at twice the provider's 60 rpm with a minute's burst, a flood
+    # would send 120 at once and 60 of them would be refused.
+    rl = RateLimiter(RateLimitConfig(requests_per_minute=120), now=0.0)
+    probe = granted(rl.try_acquire(cost(), 0.0))
+    assert rl.try_acquire(cost(), 0.0) == Wait(seconds=None, reason="concurrency")
+    info = RateLimitInfo(requests_limit=60, requests_remaining=59, requests_reset=1.0)
+    rl.on_response_headers(info, 0.05, permit=probe)
+    sent = 1
+    while isinstance(rl.try_acquire(cost(), 0.05), Permit):
+        sent += 1
+    assert sent == 60  # exactly the provider's minute, none over it
+    assert rl.statistics(0.05).requests_ceiling == 60.0
+
+
+def test_configured_without_headers_the_first_settled_call_ends_the_slow_start() -> None:
+    # A provider that sends no rate-limit headers: the configured figure is all there
+    # is, and the wait for it lasted one call.
+    rl = RateLimiter(RateLimitConfig(tokens_per_minute=6000, refund_unused_tokens=False), now=0.0)
+    probe = granted(rl.try_acquire(cost(10, 90), 0.0))
+    assert isinstance(rl.try_acquire(cost(10, 90), 0.0), Wait)
+    rl.release(probe, 0.2, "completed", usage_tokens=50)
+    for _ in range(59):
+        granted(rl.try_acquire(cost(10, 90), 0.2))
 
 
 def test_a_higher_reported_limit_is_ignored() -> None:

@@ -12,7 +12,9 @@ Follows the WHATWG HTML "event stream interpretation" rules
   colon is a field with an empty value.
 * ``data`` lines accumulate, joined by LF; ``event`` sets the type (default
   ``message``); ``id`` sets the last event id unless it contains NUL; ``retry``
-  takes only ASCII digits, bogus values are ignored; unknown fields are ignored.
+  takes only ASCII digits, bogus values are ignored, and a valid one sets the
+  reconnection time at once (``reconnection_time``), dispatch or not; unknown
+  fields are ignored.
 * A blank line dispatches the event; an event with no data is not dispatched.
 * An incomplete event at the end of the stream is discarded.
 
@@ -57,7 +59,8 @@ class ServerSentEvent(msgspec.Struct, frozen=True, gc=False):
         event: The event type (``message`` when the stream named none).
         data: The data lines joined with LF.
         id: The last event id in force when the event was dispatched.
-        retry: The reconnection time (ms) if this event's block set one.
+        retry: The reconnection time (ms) if this event's block set one (the
+            stream's current one is ``SSEDecoder.reconnection_time``).
     """
 
     event: str = "message"
@@ -86,6 +89,7 @@ class SSEDecoder:
         "_max_line",
         "_parts",
         "_parts_len",
+        "_reconnect",
         "_retry",
         "_skip_lf",
     )
@@ -99,11 +103,22 @@ class SSEDecoder:
         self._event = ""
         self._last_id = ""
         self._retry: int | None = None
+        self._reconnect: int | None = None
         self._max_line = max_line_bytes
 
     @property
     def last_event_id(self) -> str:
         return self._last_id
+
+    @property
+    def reconnection_time(self) -> int | None:
+        """The last valid ``retry`` the stream sent (ms), or None if it sent none.
+
+        Stream state, like the last event id: per the spec a ``retry`` line sets the
+        reconnection time when it is read, whether or not its block dispatches an
+        event (servers usually send ``retry: N`` in a block of its own).
+        """
+        return self._reconnect
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Decode a chunk and return the events it completed (often none or one).
@@ -314,7 +329,7 @@ class SSEDecoder:
                         self._last_id = value
                 elif name == "retry":
                     if value and value.isascii() and value.isdigit():
-                        self._retry = int(value)
+                        self._retry = self._reconnect = int(value)
 
     def end(self) -> list[ServerSentEvent]:
         """The stream ended. Per the spec an incomplete event is discarded, so this

@@ -20,14 +20,23 @@ def decode(data: bytes) -> list[ServerSentEvent]:
 
 
 def decode_chunks(chunks: list[bytes]) -> list[ServerSentEvent]:
+    return decode_state(chunks)[0]
+
+
+# The events, then the stream's state after them: last event id, reconnection time.
+Decoded = tuple[list[ServerSentEvent], str, int | None]
+
+
+def decode_state(chunks: list[bytes]) -> Decoded:
     decoder = SSEDecoder()
     events: list[ServerSentEvent] = []
     for chunk in chunks:
         events += decoder.feed(chunk)
-    return events + decoder.end()
+    events += decoder.end()
+    return events, decoder.last_event_id, decoder.reconnection_time
 
 
-def reference(data: bytes) -> list[ServerSentEvent]:
+def reference(data: bytes) -> Decoded:
     """A deliberately naive transcription of the WHATWG algorithm, for differential tests.
 
     Decodes the whole stream first, then walks it character by character.
@@ -57,6 +66,7 @@ def reference(data: bytes) -> list[ServerSentEvent]:
     event_type = ""
     last_id = ""
     retry: int | None = None
+    reconnection: int | None = None  # the spec's "reconnection time": set when read
     for line in lines:
         if line == "":
             if data_buf == "":
@@ -87,8 +97,8 @@ def reference(data: bytes) -> list[ServerSentEvent]:
                 last_id = value
         elif field == "retry":
             if value and all(c in "0123456789" for c in value):
-                retry = int(value)
-    return events
+                retry = reconnection = int(value)
+    return events, last_id, reconnection
 
 
 # -- the spec's rules, one by one ---------------------------------------------------
@@ -159,6 +169,19 @@ def test_id_is_kept_and_id_with_nul_is_ignored() -> None:
 def test_retry_takes_only_ascii_digits() -> None:
     events = decode(b"retry: 3000\ndata: a\n\nretry: 30s\ndata: b\n\nretry: \xc2\xb2\ndata: c\n\n")
     assert [e.retry for e in events] == [3000, None, None]
+
+
+def test_a_retry_in_a_block_of_its_own_sets_the_reconnection_time() -> None:
+    # How servers send it: no data, so no event, but the time is set when read, and
+    # kept by the blocks after it until a valid retry replaces it.
+    decoder = SSEDecoder()
+    assert decoder.reconnection_time is None
+    assert decoder.feed(b"retry: 5000\n\ndata: x\n\n") == [ServerSentEvent(data="x")]
+    assert decoder.reconnection_time == 5000
+    decoder.feed(b"retry: 5s\n\nretry: \n\n")
+    assert decoder.reconnection_time == 5000
+    decoder.feed(b"retry: 250\n")  # a complete line of an event not yet dispatched
+    assert decoder.reconnection_time == 250
 
 
 def test_unknown_fields_are_ignored() -> None:
@@ -267,13 +290,13 @@ def split_points(draw: st.DrawFn, data: bytes) -> list[bytes]:
 @settings(max_examples=300)
 @given(data=any_bytes)
 def test_matches_reference_implementation(data: bytes) -> None:
-    assert decode(data) == reference(data)
+    assert decode_state([data]) == reference(data)
 
 
 @settings(max_examples=300)
 @given(data=any_bytes)
 def test_byte_by_byte_equals_whole(data: bytes) -> None:
-    assert decode_chunks([data[i : i + 1] for i in range(len(data))]) == decode(data)
+    assert decode_state([data[i : i + 1] for i in range(len(data))]) == decode_state([data])
 
 
 @settings(max_examples=300)
@@ -281,7 +304,7 @@ def test_byte_by_byte_equals_whole(data: bytes) -> None:
 def test_random_splits_equal_whole(data: st.DataObject) -> None:
     payload = data.draw(any_bytes)
     chunks = data.draw(split_points(payload))
-    assert decode_chunks(chunks) == decode(payload)
+    assert decode_state(chunks) == decode_state([payload])
 
 
 def plain(events: list[ServerSentEvent]) -> list[str | ServerSentEvent]:

@@ -187,11 +187,13 @@ class AnthropicCodec(Codec):
         at = ctx.timing.at
         start = {
             "type": "message_start",
+            # The order of recorded API traffic (model first), not of the docs'
+            # example (id first, model after content).
             "message": {
+                "model": ctx.model,
                 "id": self._id(ctx),
                 "type": "message",
                 "role": "assistant",
-                "model": ctx.model,
                 "content": [],
                 "stop_reason": None,
                 "stop_sequence": None,

@@ -148,6 +148,8 @@ class Codec(abc.ABC):
     name: ClassVar[str]
     stream_content_type: ClassVar[str] = "text/event-stream; charset=utf-8"
     ratelimit_style: ClassVar[Literal["openai", "anthropic", "none"]] = "openai"
+    # The status of a refused API key (Gemini's is 400 INVALID_ARGUMENT, API_KEY_INVALID).
+    auth_status: ClassVar[int] = 401
 
     @abc.abstractmethod
     def parse(self, body: bytes, *, path_model: str | None, stream: bool | None) -> SimPrompt:

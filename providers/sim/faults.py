@@ -11,7 +11,7 @@ window (seconds since the simulator started) a fault is off.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from .config import Fault
@@ -85,10 +85,14 @@ class Faults:
 
 
 def break_stream(
-    items: Iterator[tuple[float, bytes]], fault: Fault, malformed: bytes, error: bytes
+    items: Iterator[tuple[float, bytes]],
+    fault: Fault,
+    malformed: bytes,
+    error: Callable[[int], bytes],
 ) -> Iterator[tuple[float, bytes]]:
     """``items`` with ``fault`` applied at event number ``fault.after`` (or at the
-    last event when the stream is shorter)."""
+    last event when the stream is shorter). ``error(k)`` is the error event sent
+    after ``k`` events (its sequence number, where the family numbers events)."""
     k = 0
     shift = 0.0
     cur = next(items, None)
@@ -110,7 +114,7 @@ def break_stream(
                 yield off + shift, DISCONNECT
                 return
             elif kind == "error_event":
-                yield off + shift, error
+                yield off + shift, error(k)
                 return
         yield off + shift, data
         k += 1

@@ -73,6 +73,7 @@ def _usage(turn: Turn, final: bool) -> dict[str, Any]:
 class GeminiCodec(Codec):
     name = "gemini"
     ratelimit_style = "none"
+    auth_status = 400
     stream_content_type = "text/event-stream"
     json_content_type = "application/json; charset=UTF-8"
 
@@ -193,11 +194,14 @@ class GeminiCodec(Codec):
         at = ctx.timing.at
         finish = _FINISH[turn.finish]
         if turn.tool_calls:
+            # A call cut by max_tokens is not sent: Gemini's calls come whole.
             parts = [
-                {"functionCall": {"name": c.name, "args": c.args_object}} for c in turn.tool_calls
+                {"functionCall": {"name": c.name, "args": c.args_object}}
+                for c in turn.tool_calls
+                if c.complete
             ]
             cand = {
-                "content": {"parts": parts, "role": "model"},
+                "content": {"parts": parts, "role": "model"} if parts else {"role": "model"},
                 "finishReason": finish,
                 "index": 0,
             }
@@ -230,14 +234,16 @@ class GeminiCodec(Codec):
         turn = ctx.turn
         if turn.tool_calls:
             parts: list[dict[str, Any]] = [
-                {"functionCall": {"name": c.name, "args": c.args_object}} for c in turn.tool_calls
+                {"functionCall": {"name": c.name, "args": c.args_object}}
+                for c in turn.tool_calls
+                if c.complete
             ]
         else:
             parts = [{"text": turn.text}]
         body = {
             "candidates": [
                 {
-                    "content": {"parts": parts, "role": "model"},
+                    "content": {"parts": parts, "role": "model"} if parts else {"role": "model"},
                     "finishReason": _FINISH[turn.finish],
                     "index": 0,
                 }
@@ -262,7 +268,8 @@ class GeminiCodec(Codec):
             return bad_gateway()
         code_status = {
             "invalid_request": "INVALID_ARGUMENT",
-            "authentication": "UNAUTHENTICATED",
+            # A bad key is 400 on the Gemini API (not 401), told apart by its reason.
+            "authentication": "INVALID_ARGUMENT",
             "not_found": "NOT_FOUND",
             "rate_limit_requests": "RESOURCE_EXHAUSTED",
             "rate_limit_tokens": "RESOURCE_EXHAUSTED",
@@ -272,16 +279,45 @@ class GeminiCodec(Codec):
             "context_length": "INVALID_ARGUMENT",
         }[kind]
         err: dict[str, Any] = {"code": status, "message": message, "status": code_status}
-        if kind.startswith("rate_limit"):
-            metric = "requests" if kind == "rate_limit_requests" else "input_token_count"
+        if kind == "authentication":
+            err["details"] = [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "API_KEY_INVALID",
+                    "domain": "googleapis.com",
+                    "metadata": {"service": "generativelanguage.googleapis.com"},
+                },
+                {
+                    "@type": "type.googleapis.com/google.rpc.LocalizedMessage",
+                    "locale": "en-US",
+                    "message": message,
+                },
+            ]
+        elif kind.startswith("rate_limit"):
+            # A paid-tier key's quota names: the metric and the quota id both say
+            # which limit was hit (requests, or input tokens per minute).
+            if kind == "rate_limit_requests":
+                metric = "generate_content_paid_tier_requests"
+                quota_id = "GenerateRequestsPerMinutePerProjectPerModel"
+            else:
+                metric = "generate_content_paid_tier_input_token_count"
+                quota_id = "GenerateContentPaidTierInputTokensPerModelPerMinute"
             err["details"] = [
                 {
                     "@type": "type.googleapis.com/google.rpc.QuotaFailure",
                     "violations": [
                         {
-                            "quotaMetric": "generativelanguage.googleapis.com/"
-                            f"generate_content_{metric}",
-                            "quotaId": "GenerateRequestsPerMinutePerProjectPerModel",
+                            "quotaMetric": f"generativelanguage.googleapis.com/{metric}",
+                            "quotaId": quota_id,
+                        }
+                    ],
+                },
+                {
+                    "@type": "type.googleapis.com/google.rpc.Help",
+                    "links": [
+                        {
+                            "description": "Learn more about Gemini API quotas",
+                            "url": "https://ai.google.dev/gemini-api/docs/rate-limits",
                         }
                     ],
                 },

@@ -127,10 +127,14 @@ class SimToolCall:
     name: str
     arguments: str
     chunks: list[str]
+    # False: max_tokens cut the arguments short (``arguments`` is a prefix of JSON).
+    complete: bool = True
 
     @property
     def args_object(self) -> Any:
-        return msgspec.json.decode(self.arguments)
+        """The arguments as an object; ``{}`` for cut ones (what a family whose
+        arguments are an object says of a call cut short)."""
+        return msgspec.json.decode(self.arguments) if self.complete else {}
 
 
 @dataclass(slots=True)
@@ -204,11 +208,16 @@ def plan_turn(prompt: SimPrompt, profile: ModelProfile, corpus: Corpus, seed: in
     if wants_tool:
         calls = _tool_calls(prompt, profile, rng)
         out = sum(len(c.chunks) for c in calls)
+        tool_finish: Finish = "tool_calls"
+        if out > cap:
+            # The cap counts argument tokens as it counts text: the call it falls in
+            # is cut there, the ones after it never start, and the turn ends "length".
+            calls, out, tool_finish = _cut_calls(calls, cap), cap, "length"
         return Turn(
             tokens=[],
             escaped=[],
             tool_calls=calls,
-            finish="tool_calls",
+            finish=tool_finish,
             input_tokens=prompt.input_tokens,
             output_tokens=out,
             rng=rng,
@@ -249,6 +258,23 @@ def plan_turn(prompt: SimPrompt, profile: ModelProfile, corpus: Corpus, seed: in
         rng=rng,
         id_suffix=id_suffix,
     )
+
+
+def _cut_calls(calls: list[SimToolCall], cap: int) -> list[SimToolCall]:
+    """The calls as far as ``cap`` argument chunks reach."""
+    kept: list[SimToolCall] = []
+    left = cap
+    for call in calls:
+        if left <= 0:
+            break
+        if len(call.chunks) <= left:
+            kept.append(call)
+            left -= len(call.chunks)
+            continue
+        chunks = call.chunks[:left]
+        kept.append(SimToolCall(call.suffix, call.name, "".join(chunks), chunks, complete=False))
+        left = 0
+    return kept
 
 
 def _tool_calls(prompt: SimPrompt, profile: ModelProfile, rng: random.Random) -> list[SimToolCall]:

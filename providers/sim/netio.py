@@ -17,7 +17,7 @@ import anyio
 import anyio.lowlevel
 import httptools
 
-__all__ = ["HttpRequest", "RequestReader", "head", "recv_some", "send_all"]
+__all__ = ["HttpRequest", "RequestReader", "head", "peer_closed", "recv_some", "send_all"]
 
 
 async def send_all(sock: socket.socket, data: bytes) -> None:
@@ -43,6 +43,18 @@ async def recv_some(sock: socket.socket, size: int = 65536) -> bytes:
             return sock.recv(size)
         except BlockingIOError:
             await anyio.wait_readable(sock)
+
+
+def peer_closed(sock: socket.socket) -> bool:
+    """Whether the peer has closed or reset the connection, without consuming
+    anything: a peek that reads end of stream, or fails. A request pipelined behind
+    the current one (data waiting) is an open connection."""
+    try:
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
 
 
 @dataclass(slots=True)

@@ -210,7 +210,7 @@ class OpenAIResponsesCodec(Codec):
                 {
                     "id": "fc_" + c.suffix,
                     "type": "function_call",
-                    "status": "completed",
+                    "status": "completed" if c.complete else "incomplete",
                     "arguments": c.arguments,
                     "call_id": "call_" + c.suffix,
                     "name": c.name,
@@ -326,7 +326,11 @@ class OpenAIResponsesCodec(Codec):
                             "type": "response.output_item.done",
                             "sequence_number": seq,
                             "output_index": k,
-                            "item": {**item, "status": "completed", "arguments": c.arguments},
+                            "item": {
+                                **item,
+                                "status": "completed" if c.complete else "incomplete",
+                                "arguments": c.arguments,
+                            },
                         },
                     ),
                 )

@@ -24,6 +24,7 @@ them; paced streams are handed to the shared :class:`~.pacing.Scheduler`.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import socket
 import time
@@ -42,7 +43,15 @@ from .config import Fault, SimConfig
 from .faults import Faults, break_stream
 from .gemini import GeminiCodec, gemini_json_array
 from .model import BadRequest, plan_turn
-from .netio import HttpRequest, RequestReader, checkpoint, head, recv_some, send_all
+from .netio import (
+    HttpRequest,
+    RequestReader,
+    checkpoint,
+    head,
+    peer_closed,
+    recv_some,
+    send_all,
+)
 from .openai_chat import OpenAIChatCodec
 from .openai_responses import OpenAIResponsesCodec
 from .pacing import Scheduler, StreamJob, Timing
@@ -248,15 +257,25 @@ class Simulator:
                 self.set_faults(faults)
                 return await self._json(sock, 200, {"faults": len(faults)})
         elif req.method == "GET":
-            if path.startswith(("/v1/models", "/models", "/v1beta/models")):
+            listing = path in (
+                "/v1/models",
+                "/models",
+                "/v1beta/models",
+                "/v1/models/gemini",
+            ) or path.startswith(("/v1/models/", "/v1beta/models/"))
+            if listing:
+                # Counted as every API request is (a health check lists models), under
+                # family "models"; the simulator's own /sim/* and /health are not.
+                key = api_key(req) or "anonymous"
                 refused = await self._refuse_key(sock, req)
                 if refused is not None:
-                    return refused
-            if path in ("/v1/models", "/models"):
-                return await self._models(sock, req)
-            if path in ("/v1beta/models", "/v1/models/gemini"):
-                return await self._json(sock, 200, self._gemini_models())
-            if path.startswith(("/v1/models/", "/v1beta/models/")):
+                    self._count_other(key, "models", "unauthorized", refused)
+                    return True
+                self._count_other(key, "models", "ok", 200)
+                if path in ("/v1/models", "/models"):
+                    return await self._models(sock, req)
+                if path in ("/v1beta/models", "/v1/models/gemini"):
+                    return await self._json(sock, 200, self._gemini_models())
                 return await self._model(sock, req)
             if path == "/sim/stats":
                 return await self._json(sock, 200, self.stats.snapshot())
@@ -264,6 +283,8 @@ class Simulator:
                 return await self._json(sock, 200, self.config.faults)
             if path in ("/health", "/sim/health"):
                 return await self._json(sock, 200, {"ok": True})
+        if not path.startswith("/sim/"):
+            self._count_other(api_key(req) or "anonymous", "unknown", "not_found", 404)
         body = (
             b'{"error":{"message":"Unknown request URL: '
             + req.method.encode()
@@ -279,6 +300,18 @@ class Simulator:
         )
         return True
 
+    def _count_other(self, key: str, family: str, outcome: str, status: int) -> None:
+        """A request that is not a generation: no model, no tokens."""
+        self.stats.record(
+            key=key,
+            model="-",
+            family=family,
+            outcome=outcome,
+            stream=False,
+            status=status,
+            t=anyio.current_time() - self.started,
+        )
+
     async def _json(
         self,
         sock: socket.socket,
@@ -291,11 +324,12 @@ class Simulator:
         await send_all(sock, head(status, hdrs + (extra or [])) + body)
         return True
 
-    async def _refuse_key(self, sock: socket.socket, req: HttpRequest) -> bool | None:
-        """401 in the family's error shape when the simulator only takes some keys
-        and this is not one of them (model listings are checked as calls are: a
-        health check by listing models must fail with a bad key, as it does on a
-        real provider); None when the key is fine."""
+    async def _refuse_key(self, sock: socket.socket, req: HttpRequest) -> int | None:
+        """Refuse the key in the family's error shape (401, Gemini's 400) when the
+        simulator only takes some keys and this is not one of them (model listings
+        are checked as calls are: a health check by listing models must fail with a
+        bad key, as it does on a real provider). Returns the status sent, or None
+        when the key is fine."""
         allowed = self.config.api_keys
         key = api_key(req) or "anonymous"
         if allowed is None or key in allowed:
@@ -307,8 +341,9 @@ class Simulator:
         else:
             codec = _CHAT
         request_id = "req_" + random_id_simple(self._ids)
+        status = codec.auth_status
         hdrs, body = codec.error(
-            401,
+            status,
             "authentication",
             codec.auth_message(key),
             request_id=request_id,
@@ -316,8 +351,8 @@ class Simulator:
             param=None,
         )
         hdrs = hdrs + codec.headers(request_id) + [("content-length", str(len(body)))]
-        await send_all(sock, head(401, hdrs) + body)
-        return True
+        await send_all(sock, head(status, hdrs) + body)
+        return status
 
     def _model_names(self) -> list[str]:
         return list(self.config.models) or ["sim-model"]
@@ -409,7 +444,9 @@ class Simulator:
             return True
 
         if cfg.api_keys is not None and key not in cfg.api_keys:
-            return await refuse(401, "authentication", codec.auth_message(key), "unauthorized")
+            return await refuse(
+                codec.auth_status, "authentication", codec.auth_message(key), "unauthorized"
+            )
         try:
             prompt = codec.parse(req.body, path_model=path_model, stream=stream)
         except BadRequest as exc:
@@ -527,7 +564,7 @@ class Simulator:
                     items,
                     plan.stream,
                     codec.malformed(ctx),
-                    codec.stream_error(ctx, plan.stream.after),
+                    functools.partial(codec.stream_error, ctx),
                 )
             content_type = codec.stream_content_type
             if codec is _GEMINI and "alt=sse" not in req.query:
@@ -564,6 +601,10 @@ class Simulator:
                 fault.kind == "disconnect" or (fault.kind == "stall" and fault.then == "drop")
             ):
                 keep = False
+            elif peer_closed(sock):
+                # The client hung up while the answer was being "generated" (a
+                # timeout, a cancel): nothing was delivered, and the count says so.
+                outcome, keep = "client_disconnected", False
             else:
                 if fault is not None and fault.kind == "error_event":
                     hdrs, body = codec.error(
@@ -576,10 +617,14 @@ class Simulator:
                     if fault is not None and fault.kind == "malformed":
                         body = body[: len(body) // 2]
                         keep = False
-                await send_all(
-                    sock,
-                    head(status, hdrs + base_headers + [("content-length", str(len(body)))]) + body,
-                )
+                try:
+                    await send_all(
+                        sock,
+                        head(status, hdrs + base_headers + [("content-length", str(len(body)))])
+                        + body,
+                    )
+                except OSError:
+                    outcome, keep = "client_disconnected", False
         self.stats.record(
             key=key,
             model=model,
@@ -619,9 +664,11 @@ class Simulator:
                     return True
                 now = current_time()
                 if job.due <= now:
+                    lateness = now - job.due
                     data = job.collect(now)
                     if data:
                         await send_all(sock, data)
+                        self.stats.lag.add(lateness)
                     await checkpoint()
                     continue
                 job.wake = anyio.Event()

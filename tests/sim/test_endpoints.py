@@ -202,8 +202,16 @@ async def test_models_listings_check_the_key_in_each_familys_error_shape() -> No
             headers={"anthropic-version": "2023-06-01", "x-api-key": "sk-bad"},
         )
         assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
+        # The Gemini API answers a bad key 400 INVALID_ARGUMENT, its ErrorInfo's reason
+        # API_KEY_INVALID (not 401).
         r = await client.get(sim.gemini_base_url + "/models", headers={"x-goog-api-key": "bad"})
-        assert r.status_code == 401 and r.json()["error"]["status"] == "UNAUTHENTICATED"
+        error = r.json()["error"]
+        assert (r.status_code, error["status"]) == (400, "INVALID_ARGUMENT")
+        assert error["details"][0]["reason"] == "API_KEY_INVALID"
+        assert error["message"] == "API key not valid. Please pass a valid API key."
+        stats = sim.stats.snapshot()
+        assert stats["by_family"] == {"models": 4}
+        assert stats["by_outcome"] == {"ok": 1, "unauthorized": 3}
 
 
 async def test_unknown_model_and_path_and_bad_json() -> None:
@@ -223,8 +231,10 @@ async def test_unknown_model_and_path_and_bad_json() -> None:
             sim.base_url + "/v1/messages", json={"model": "known", "messages": []}
         )
         assert r.status_code == 400 and r.json()["type"] == "error"
-        outcomes = sim.stats.snapshot()["by_outcome"]
-        assert outcomes == {"not_found": 2, "bad_request": 2}
+        stats = sim.stats.snapshot()
+        # Two unknown models and the unknown URL (family "unknown": no model).
+        assert stats["by_outcome"] == {"not_found": 3, "bad_request": 2}
+        assert stats["by_family"] == {"openai": 2, "anthropic": 2, "unknown": 1}
 
 
 async def test_context_window() -> None:

@@ -249,6 +249,21 @@ async def test_error_event_inside_a_200_stream(family: str) -> None:
         assert sim.stats.snapshot()["by_outcome"] == {"fault:error_event": 1}
 
 
+async def test_a_responses_failure_past_a_short_streams_end_numbers_on() -> None:
+    # The fault's event number is past the end: the error replaces the last event,
+    # and its sequence number follows the ones sent (0, 1, ... n-1, then n).
+    cfg = SimConfig(faults=[Fault(kind="error_event", after=500)])
+    async with open_simulator(cfg) as sim, httpx.AsyncClient() as client:
+        r = await post(client, sim.base_url, "openai-responses", max_tokens=3)
+    numbers = [
+        msgspec.json.decode(line[6:])["sequence_number"]
+        for line in r.content.split(b"\n")
+        if line.startswith(b"data: ")
+    ]
+    assert numbers == list(range(len(numbers)))
+    assert b"event: response.failed\n" in r.content
+
+
 async def test_slow_headers() -> None:
     cfg = SimConfig(faults=[Fault(kind="slow_headers", duration=0.2)])
     async with open_simulator(cfg) as sim, httpx.AsyncClient() as client:
@@ -324,8 +339,29 @@ async def test_stats_count_by_key_model_and_outcome() -> None:
         } in stats["counts"]
         assert stats["tokens"]["output"] == 4 * 48
         assert len(stats["log"]) == 5
+        # Every API request is counted, not only generations: a model listing (a
+        # health check) and an unknown URL, with no model; the simulator's own
+        # /sim/* endpoints are not.
+        await client.get(sim.openai_base_url + "/models", headers={"authorization": "Bearer a"})
+        await client.post(sim.base_url + "/v1/nothing", json={})
+        stats = (await client.get(sim.base_url + "/sim/stats")).json()
+        assert stats["requests"] == 7
+        assert stats["by_family"] == {"openai": 5, "models": 1, "unknown": 1}
+        assert stats["by_outcome"] == {"ok": 5, "rate_limited": 1, "not_found": 1}
         await client.post(sim.base_url + "/sim/reset")
         assert (await client.get(sim.base_url + "/sim/stats")).json()["requests"] == 0
+
+
+async def test_a_client_that_hangs_up_before_a_non_streaming_answer_is_counted_so() -> None:
+    cfg = SimConfig(default_profile=ModelProfile(ttft=0.3))
+    async with open_simulator(cfg) as sim, httpx.AsyncClient() as client:
+        path, body = request("openai", stream=False)
+        with pytest.raises(httpx.ReadTimeout):
+            await client.post(sim.base_url + path, json=body, timeout=0.05)
+        with anyio.fail_after(5):
+            while sim.stats.snapshot()["requests"] == 0:  # noqa: ASYNC110 (no event to wait on)
+                await anyio.sleep(0.02)
+        assert sim.stats.snapshot()["by_outcome"] == {"client_disconnected": 1}
 
 
 # -- prompt cache -----------------------------------------------------------------------

@@ -15,7 +15,16 @@ from providers.families import get_family
 from providers.sim import ModelProfile, SimConfig, open_simulator
 from providers.sim.model import generate_arguments
 
-from .common import FAMILIES, WEATHER_SCHEMA, decode, finish_of, post, text_of, tool_calls_of
+from .common import (
+    FAMILIES,
+    WEATHER_SCHEMA,
+    decode,
+    finish_of,
+    post,
+    text_of,
+    tool_calls_of,
+    usage_of,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -129,6 +138,49 @@ async def test_parallel_tool_calls_with_valid_arguments(family: str, stream: boo
                 msgspec.json.decode(arguments, type=Weather)
             else:
                 assert name == "get_time" and msgspec.json.decode(arguments) == {}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("stream", [True, False])
+async def test_max_tokens_cuts_tool_arguments_and_finishes_length(
+    family: str, stream: bool
+) -> None:
+    # The cap counts argument tokens as it counts text: 3 tokens end the turn inside
+    # the first call's arguments (the weather call's JSON takes more), the usage
+    # says 3, and no later call starts.
+    cfg = SimConfig(seed=5, default_profile=ModelProfile(tool_calls=3))
+    async with open_simulator(cfg) as sim, httpx.AsyncClient() as client:
+        r = await post(
+            client,
+            sim.base_url,
+            family,
+            tools=[("get_weather", WEATHER_SCHEMA)],
+            tool_choice="required",
+            max_tokens=3,
+            stream=stream,
+        )
+        assert r.status_code == 200
+        if stream:
+            events = decode(family, r.content)
+            finish, output = finish_of(events), usage_of(events).output_tokens
+            arguments = [c.arguments for c in tool_calls_of(events)]
+        else:
+            response = get_family(family).decode_response(r.content)
+            finish, output = response.finish_reason, response.usage.output_tokens
+            arguments = [c.arguments for c in response.message.tool_calls]
+    assert (finish, output) == ("length", 3)
+    assert len(arguments) <= 1  # the cut call (Gemini's calls come whole: none)
+    for args in arguments:
+        # Cut JSON where the family streams it as text; an object family says {}.
+        assert args == "{}" or not _is_json(args)
+
+
+def _is_json(text: str) -> bool:
+    try:
+        msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return False
+    return True
 
 
 async def test_single_call_when_parallel_disabled_and_forced_tool() -> None:

@@ -728,9 +728,7 @@ def main(argv: list[str] | None = None) -> int:
             if results:
                 r0 = results[0]
                 cost = r0["tokens_per_call"]
-                binds = limits.binding(
-                    cost, r0["itpm_tokens_per_call"], r0["otpm_tokens_per_call"]
-                )
+                binds = limits.binding(cost, r0["itpm_tokens_per_call"], r0["otpm_tokens_per_call"])
                 print(
                     f"  {cost:.0f} tokens charged a call; allowed: "
                     f"{r0['allowed_calls_per_minute']:.0f} calls/min ({binds} binds)"

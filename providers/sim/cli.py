@@ -122,8 +122,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"swarm sim: {exc}", file=sys.stderr)
         return 2
     sim = Simulator(cfg)
-    # Thousands of long-lived streams make CPython's full collections slow and
-    # frequent enough to show as schedule lag: collect young objects less often.
+    # A collection pauses every stream: keep the pauses short (see tune_gc).
     tune_gc()
 
     async def main() -> None:

@@ -124,14 +124,26 @@ class RateLimiter:
                 bucket.level -= amount
         return _decision(buckets, ok=True)
 
-    def settle(self, key: str, limits: RateLimit, *, input_credit: int, output_credit: int) -> None:
+    def settle(
+        self,
+        key: str,
+        limits: RateLimit,
+        *,
+        now: float,
+        input_credit: int = 0,
+        output_credit: int = 0,
+    ) -> None:
         """Give an admitted request's over-estimate back to the itpm and otpm buckets
-        (as Anthropic does; tpm keeps the whole reservation, as OpenAI does)."""
+        (as Anthropic does; tpm keeps the whole reservation, as OpenAI does). The
+        input credit (cache reads) is known when the request is planned; the output
+        one when it ends: Anthropic estimates OTPM from max_tokens at the start and
+        adjusts it at the end."""
         entry = self._buckets.get(key)
         if entry is None or entry[0] != (limits.rpm, limits.tpm, limits.itpm, limits.otpm):
             return
         for bucket, credit in ((entry[1][2], input_credit), (entry[1][3], output_credit)):
             if bucket is not None and credit > 0:
+                bucket.refill(now)
                 bucket.level = min(bucket.capacity, bucket.level + credit)
 
 

@@ -538,12 +538,10 @@ class Simulator:
         turn = plan_turn(prompt, profile, self.corpus, cfg.seed)
         turn.cached_tokens = cached
         turn.cache_creation_tokens = written
-        # Anthropic settles ITPM and OTPM to the actual counts (cache reads are not
-        # input there, and the unused part of max_tokens is given back); the answer
-        # is planned here, so its settlement is known at once.
-        self.limiter.settle(
-            key, limits, input_credit=cached, output_credit=out_cost - turn.output_tokens
-        )
+        # Anthropic settles ITPM and OTPM to the actual counts: cache reads are not
+        # input there (known now), and the unused part of max_tokens is given back
+        # when the answer ends (below).
+        self.limiter.settle(key, limits, now=t0, input_credit=cached)
         timing = Timing.draw(profile, turn.rng)
         ctx = Ctx(
             prompt=prompt,
@@ -625,6 +623,9 @@ class Simulator:
                     )
                 except OSError:
                     outcome, keep = "client_disconnected", False
+        self.limiter.settle(
+            key, limits, now=anyio.current_time(), output_credit=out_cost - turn.output_tokens
+        )
         self.stats.record(
             key=key,
             model=model,

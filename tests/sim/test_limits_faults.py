@@ -135,6 +135,28 @@ async def test_anthropic_input_and_output_token_limits_are_separate_buckets() ->
         assert "of 1000 input tokens per minute" in refused.json()["error"]["message"]
 
 
+async def test_anthropic_gives_unused_output_tokens_back_when_the_answer_ends() -> None:
+    # Anthropic estimates OTPM from max_tokens at the start and adjusts it at the
+    # end: while a call streams, its whole max_tokens is held.
+    cfg = SimConfig(
+        default_profile=ModelProfile(output_tokens=10, tokens_per_second=40),
+        rate_limit=RateLimit(itpm=100_000, otpm=100),
+    )
+    async with open_simulator(cfg) as sim, httpx.AsyncClient() as client:
+        path, body = request("anthropic", max_tokens=40)
+        async with client.stream("POST", sim.base_url + path, json=body) as streaming:
+            assert streaming.headers["anthropic-ratelimit-output-tokens-remaining"] == "60"
+            # Admitted while the first streams: 40 + 40 held, its unused 30 not back.
+            second = await client.post(
+                sim.base_url + path, json={**body, "stream": False, "max_tokens": 40}
+            )
+            assert second.headers["anthropic-ratelimit-output-tokens-remaining"] == "20"
+            await streaming.aread()
+        # Both ended, 10 used each: 80 left (and a little refilled), less the next 40.
+        third = await client.post(sim.base_url + path, json=body)
+        assert 40 <= int(third.headers["anthropic-ratelimit-output-tokens-remaining"]) <= 43
+
+
 def test_limits_must_be_positive() -> None:
     for name in ("rpm", "tpm", "itpm", "otpm"):
         with pytest.raises(ValueError, match=f"RateLimit: {name} must be >= 1"):

@@ -50,8 +50,15 @@ minutes):
    from the call to its first text delta, and the same minus the floor's (a blocking
    keep-alive socket, the time to the first text delta's bytes);
 5. ``scale``: the floor and swarm at 100, 1,000 and 10,000 concurrent streams of 10
-   tokens 0.4 s apart (the aggregate rate stays one a core can serve at 10,000):
-   CPU ms and KB per stream, flat or not.
+   tokens 2 s apart (the aggregate rate stays one a core can serve at 10,000, and a
+   stream outlives the ~10 s a client takes to start 10,000, so all are in flight at
+   once: at 0.4 s apart the first had ended before the last began, and the engine had
+   4,608 of 10,000 in flight; at 1.5 s, 9,999): CPU ms and KB per stream, flat or not.
+
+Every client's process runs with the same cyclic-collector thresholds (``--gc``):
+swarm.throughput_gc's by default, as swarm's own commands run, since with CPython's
+a process holding 10,000 live streams spends half its CPU walking them (measured:
+the engine 7.0 of 14.9 s at 10,000 streams, 20 full collections of up to 0.42 s).
 
 CPU is the client process's own (``getrusage``, user + system) over the measured
 part only, after one warm-up call: not wall time, which the shared machine makes
@@ -84,6 +91,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_engine import Simulator, _cpu_model, _load, _med, _pct, _raise_fd_limit
 from bench_engine import _range as _fig
 from clients_worker import BACKENDS, WARM
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from swarm.gcpolicy import THROUGHPUT_THRESHOLDS
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = Path(__file__).resolve().parent / "clients_worker.py"
@@ -141,6 +151,7 @@ class Runner:
             "host": "127.0.0.1",
             "port": self.sim.port,
             "core": self.args.client_core,
+            "gc_thresholds": getattr(self.args, "gc_thresholds", None),
             **job,
         }
         try:
@@ -413,7 +424,20 @@ def main(argv: list[str] | None = None) -> int:
         help="streams (100 1000 10000; quick 100 1000)",
     )
     parser.add_argument("--scale-tokens", type=int, default=10)
-    parser.add_argument("--scale-interval", type=float, default=0.4)
+    parser.add_argument(
+        "--scale-interval",
+        type=float,
+        default=2.0,
+        help="seconds between a scale stream's tokens (2: a stream lives 20 s, longer "
+        "than a client takes to start 10,000, so all can be in flight at once)",
+    )
+    parser.add_argument(
+        "--gc",
+        choices=["throughput", "default"],
+        default="throughput",
+        help="the cyclic collector's thresholds in every client's process: swarm's "
+        "throughput_gc ones, as swarm's own commands run (default), or CPython's",
+    )
     parser.add_argument(
         "--workloads",
         nargs="+",
@@ -439,6 +463,7 @@ def main(argv: list[str] | None = None) -> int:
         args.scale if args.scale is not None else ([100, 1000] if q else [100, 1000, 10000])
     )
     clients = [c for c in CLIENTS if c in args.clients]
+    args.gc_thresholds = list(THROUGHPUT_THRESHOLDS) if args.gc == "throughput" else None
     _raise_fd_limit()
 
     started = time.perf_counter()
@@ -460,6 +485,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.paced[1]} at {args.paced_tps:g} tok/s; many: {args.many[0]} x {args.many[1]} at "
         f"{args.many_tps:g} tok/s; ttft: {args.ttft_calls} calls per run; {args.runs} run(s), "
         "median [min-max]",
+        "collector thresholds in every client's process: "
+        + (
+            f"{tuple(args.gc_thresholds)} (swarm.throughput_gc's, as swarm's commands run)"
+            if args.gc_thresholds
+            else "CPython's defaults"
+        ),
     ]
     for line in head:
         print(line, flush=True)

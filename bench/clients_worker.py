@@ -742,6 +742,11 @@ def main(job_json: str) -> int:
             os.sched_setaffinity(0, {job["core"]})
     if client.startswith("swarm"):
         sys.path.insert(0, str(ROOT))
+    if job.get("gc_thresholds"):
+        # The same collector thresholds for every client (see bench_clients --gc).
+        import gc
+
+        gc.set_threshold(*job["gc_thresholds"])
     import importlib.util
 
     missing = [m for m in MODULES[client] if importlib.util.find_spec(m) is None]

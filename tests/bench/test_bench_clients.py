@@ -62,6 +62,8 @@ def test_suite_runs_every_client_and_prints_well_formed_figures(
     # LiteLLM was not asked for: its goal is not measured rather than made up.
     assert next(g for g in goals if "litellm" in g).endswith("not measured")
     assert "scale: 2 tokens 0.05 s apart per stream" in text
+    # Every client's process runs with the same collector thresholds, and says which.
+    assert "collector thresholds in every client's process: (50000, 20, 100)" in text
 
     figures = json.loads(out.read_text())
     assert figures["problems"] == [] and figures["missing"] == {}

@@ -39,6 +39,7 @@ from typing import Literal, TypeVar
 
 import msgspec
 
+from providers.errors import RequestError
 from providers.families import FAMILY_NAMES, Endpoint
 from providers.presets import PRESETS, endpoint_from_preset, get_preset
 from providers.secrets import Secret
@@ -158,7 +159,12 @@ class ProviderConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
         return get_preset(self.preset).family
 
     def endpoint(self, name: str, env: Mapping[str, str]) -> Endpoint:
-        """The endpoint for this provider, its key read from ``env`` where named."""
+        """The endpoint for this provider, its key read from ``env`` where named.
+
+        Raises:
+            ConfigError: a key (or Azure's endpoint) the provider needs is not set;
+                the message names the variable.
+        """
         key: str | None = self.api_key
         if key is None and self.api_key_env is not None:
             key = env.get(self.api_key_env)
@@ -167,9 +173,14 @@ class ProviderConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
                     f"provider {name!r}: the key variable {self.api_key_env} is not set"
                 )
         if self.preset is not None:
-            base = endpoint_from_preset(
-                self.preset, api_key=key, base_url=self.base_url, env=env, headers=self.headers
-            )
+            try:
+                base = endpoint_from_preset(
+                    self.preset, api_key=key, base_url=self.base_url, env=env, headers=self.headers
+                )
+            except RequestError as exc:
+                # A missing setting, not a bad request: the engine's callers catch
+                # ConfigError for everything its configuration lacks.
+                raise ConfigError(f"provider {name!r}: {exc}") from exc
             return msgspec.structs.replace(base, provider=name)
         assert self.base_url is not None
         return Endpoint(

@@ -100,12 +100,18 @@ def _actor_child(
 
 class EngineStatistics(msgspec.Struct, kw_only=True, frozen=True):
     """A live snapshot: calls queued, each provider actor's counts, the ledger's
-    totals, and the supervisor of the engine's actors (restarts after crashes)."""
+    totals, the supervisor of the engine's actors (restarts after crashes), and the
+    calls each provider's rate-limit actor holds waiting for a permit.
+
+    The limiters' levels and rates are ``await engine.rate_limit_statistics()``: a
+    shared (Redis) limiter's figures need a round trip, which a snapshot must not.
+    """
 
     queued: int
     providers: dict[str, ProviderStatistics]
     ledger: LedgerStatistics
     supervisor: SupervisorStatistics | None = None
+    rate_limit_waiting: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 class MapResult(msgspec.Struct, kw_only=True, frozen=True):
@@ -139,6 +145,9 @@ class Engine:
         # The loop's clock without anyio's backend lookup per reading (it is made
         # inside the running loop: open_engine).
         self._now = loop_clock()
+        # First what can refuse the configuration (a key variable not set), so a
+        # refusal leaves nothing open behind it (the channels below).
+        endpoints = {name: p.endpoint(name, env) for name, p in config.providers.items()}
         self._router = Router(config)
         self._ledger = Ledger()
         self._ledger.add_listener(_log_call)
@@ -170,7 +179,7 @@ class Engine:
         for name, provider in config.providers.items():
             self._actors[name] = ProviderActor(
                 name,
-                provider.endpoint(name, env),
+                endpoints[name],
                 provider.resolved_family(),
                 max_concurrency=provider.max_concurrency,
                 max_connecting=provider.max_connecting,
@@ -341,6 +350,7 @@ class Engine:
             providers={name: actor.statistics() for name, actor in self._actors.items()},
             ledger=self._ledger.statistics(),
             supervisor=None if self._supervisor is None else self._supervisor.statistics(),
+            rate_limit_waiting={name: gate.waiting() for name, gate in self._gates.items()},
         )
 
     async def rate_limit_statistics(self) -> dict[str, dict[str, RateLimiterStatistics]]:

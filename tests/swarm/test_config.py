@@ -132,3 +132,26 @@ def test_contradictory_objects_are_refused() -> None:
         )
     with pytest.raises(ConfigError, match="needs base_url="):
         ProviderConfig(family="openai")
+
+
+# -- providers from the environment ----------------------------------------------------------
+
+
+def test_api_keys_in_the_environment_choose_the_providers_instead_of_the_simulator() -> None:
+    env = {"GEMINI_API_KEY": "g-test", "OPENAI_API_KEY": "sk-test"}
+    config = EngineConfig().with_environment(env)
+    assert set(config.providers) == {"openai", "gemini"} and not config.uses_simulator
+    assert config.default_provider == "openai"  # the first of openai, anthropic, gemini
+    endpoint = config.providers["openai"].endpoint("openai", env)
+    assert endpoint.base_url == "https://api.openai.com/v1"
+    assert endpoint.api_key is not None and endpoint.api_key.reveal() == "sk-test"
+    # No key: the simulator; a config naming providers is left as it is.
+    assert EngineConfig().with_environment({}).uses_simulator
+    named = EngineConfig(providers={"local": ProviderConfig(family="openai", base_url="http://x")})
+    assert named.with_environment(env) is named
+
+
+def test_a_preset_whose_key_is_not_set_is_a_config_error_naming_the_variable() -> None:
+    provider = ProviderConfig(preset="groq")
+    with pytest.raises(ConfigError, match=r"provider 'fast': .*set GROQ_API_KEY"):
+        provider.endpoint("fast", {})

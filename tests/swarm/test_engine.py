@@ -439,6 +439,60 @@ async def test_the_retry_budget_holds_during_a_full_outage() -> None:
     assert kinds == {"OverloadedError", "CircuitOpen"}
 
 
+async def test_an_engine_with_an_api_key_in_its_environment_runs_that_provider() -> None:
+    # No config and OPENAI_API_KEY set: the engine is configured for OpenAI, and no
+    # simulator is started (nothing is sent: the test makes no call).
+    async with open_engine(env={"OPENAI_API_KEY": "sk-test"}) as engine:
+        assert set(engine.statistics().providers) == {"openai"}
+        assert engine.config.default_provider == "openai" and not engine.config.uses_simulator
+    with pytest.raises(ConfigError, match="GROQ_API_KEY"):
+        async with open_engine(
+            EngineConfig(providers={"g": ProviderConfig(preset="groq")}), env={}
+        ):
+            pass
+
+
+async def test_statistics_count_the_calls_waiting_for_a_rate_limit_permit() -> None:
+    # One request a minute: the first call goes, the next two wait for the bucket.
+    limits = RateLimitConfig(requests_per_minute=1, learning_probes=0)
+    async with engine_on_sim(provider_rate_limit=limits) as (engine, _):
+        calls = [await engine.submit(ask(f"q{i}")) for i in range(3)]
+        await eventually(lambda: engine.statistics().rate_limit_waiting == {"sim": 2})
+        assert (await engine.rate_limit_statistics())["sim"]["fast"].waits_rpm >= 2
+        for call in calls:
+            call.cancel()
+        await eventually(lambda: engine.statistics().rate_limit_waiting == {"sim": 0})
+
+
+async def test_the_retry_budget_alone_caps_retries_during_a_full_outage() -> None:
+    # The breaker held shut (it never judges), so what stops the retry storm is the
+    # budget alone: without it every call makes all its attempts.
+    config = SimConfig(models={"fast": FAST}, faults=[Fault(kind="status", status=503)])
+    never_opens = CircuitBreakerPolicy(failure_rate_threshold=100.0, minimum_calls=10**6)
+    outage: dict[str, int] = {}
+    for name, budget in (
+        ("off", RetryBudgetPolicy(budget_percent=100.0, min_retry_concurrency=1000)),
+        ("on", RetryBudgetPolicy(budget_percent=20.0, min_retry_concurrency=2)),
+    ):
+        async with engine_on_sim(config, retry_budget=budget, breaker=never_opens) as (
+            engine,
+            sim,
+        ):
+            results = [
+                r async for r in engine.map([ask(f"q{i}") for i in range(40)], concurrency=20)
+            ]
+            outage[name] = sim.stats.snapshot()["requests"]  # type: ignore[attr-defined]
+            assert engine.statistics().ledger.attempts == outage[name]
+        assert all(not r.ok for r in results)
+        assert {r.event.error.kind for r in results if isinstance(r.event, Failed)} == {
+            "OverloadedError"
+        }
+    assert outage["off"] == 40 * FAST_RETRY.max_attempts
+    # At most max(2, 20% of 20 in flight) = 4 retries at once, for 40 calls of 5
+    # attempts: far below the 160 retries the outage asked for.
+    assert outage["on"] - 40 < (outage["off"] - 40) // 2
+
+
 async def test_shutdown_cancels_live_streams_and_accounts_for_all() -> None:
     got: list[object] = []
 
@@ -713,8 +767,11 @@ async def test_cancelling_a_caller_closes_its_upstream_stream_and_refunds_its_pe
                 if isinstance(event, TextDelta):
                     break
             during = (await engine.rate_limit_statistics())["sim"]["slow"]
-        # The caller left: its call task is cancelled directly (no scheduler round).
-        await eventually(lambda: engine.statistics().providers["sim"].running == 0)
+        # The caller left: its call task is cancelled directly (no scheduler round),
+        # so once every task has run what it can (no timer, no poll: the slow model's
+        # next token is far off), the call is gone and its permits are back.
+        await anyio.wait_all_tasks_blocked()
+        assert engine.statistics().providers["sim"].running == 0
         after = (await engine.rate_limit_statistics())["sim"]["slow"]
         await eventually(lambda: sim.stats.snapshot()["active_streams"] == 0)  # type: ignore[attr-defined]
         records = engine.ledger.records()

@@ -4,6 +4,11 @@
 client sent exactly the requests it says it sent, and read the scheduler's own
 record of how late its paced writes were.
 
+Generations are counted under their family (``openai``, ``anthropic``,
+``openai-responses``, ``gemini``); model listings under ``models`` and unknown
+URLs under ``unknown``, with model ``-``. The simulator's own ``/sim/*`` and
+``/health`` endpoints are not counted.
+
 Outcomes: ``ok``, ``rate_limited``, ``bad_request``, ``unauthorized``,
 ``not_found``, ``context_length``, ``client_disconnected``, and
 ``fault:<kind>`` (``fault:status_503``, ``fault:disconnect``, ``fault:stall``,

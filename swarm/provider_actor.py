@@ -682,7 +682,8 @@ class ProviderActor:
                     on_request_sent=sent,
                 ) as events:
                     opened = events
-                    if on_headers is not None and not events.rate_limits.empty:
+                    if on_headers is not None:
+                        # Empty too: a response opening ends a limiter's slow start.
                         on_headers(events.rate_limits)
                     if (
                         deliver

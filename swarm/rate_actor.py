@@ -50,6 +50,7 @@ from .provider_actor import InjectedCrash, ProviderActor
 from .ratelimit import (
     AcquireRequest,
     Feedback,
+    HeadersFeedback,
     LocalBackend,
     Permit,
     RateLimitBackend,
@@ -221,7 +222,16 @@ class RateLimitActor:
             self._post(_Release(model, request))
 
     def feedback(self, model: str, message: Feedback) -> None:
-        """Rate-limit headers or a 429 (from a call's task; not a cancellation point)."""
+        """Rate-limit headers or a 429 (from a call's task; not a cancellation point).
+
+        A response without rate-limit headers matters only to a limiter in its slow
+        start (it ends it); to a local one past it, it is dropped here, unposted.
+        """
+        if isinstance(message, HeadersFeedback) and message.info.empty:
+            lane = self._lanes.get(model)
+            backend = None if lane is None else lane.backend
+            if isinstance(backend, LocalBackend) and not backend.probing:
+                return
         if not self._settle_here(model, message):
             self._post(_Release(model, message))
 

@@ -359,6 +359,11 @@ class RateLimiter:
         return self._config
 
     @property
+    def probing(self) -> bool:
+        """In the slow start: waiting for the first response (``learning_probes``)."""
+        return self._probing
+
+    @property
     def inflight(self) -> int:
         """Permits granted and not yet released."""
         return len(self._outstanding)
@@ -585,7 +590,13 @@ class RateLimiter:
             if value is not None and not (value >= 0 and math.isfinite(value)):
                 raise ValueError(f"RateLimitInfo.{name} must be >= 0 and finite, got {value!r}")
         self._sync(now)
-        self._probing = False
+        self._probing = False  # a response opened: what it could teach, it has
+        if info.empty:
+            # A provider that sends no rate-limit headers (most OpenAI-compatible
+            # servers): nothing to apply, and the permit is not "heard" (its release
+            # settles it in full). Waiting for its end instead would hold every
+            # other call for the whole of the first stream.
+            return
         unseen: tuple[int, ...] = (0, 0, 0, 0)
         if permit is not None:
             held = self._outstanding.get(permit.id)

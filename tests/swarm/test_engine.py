@@ -452,6 +452,25 @@ async def test_an_engine_with_an_api_key_in_its_environment_runs_that_provider()
             pass
 
 
+async def test_without_rate_limit_headers_the_slow_start_ends_when_the_first_stream_opens() -> None:
+    # The simulator here sends no rate-limit headers (it enforces none), as most
+    # OpenAI-compatible servers: the second call must not wait for the first's end.
+    long = ModelProfile(ttft=0.0, tokens_per_second=10, output_tokens=200)  # ~20 s
+    limits = RateLimitConfig(
+        requests_per_minute=100_000, tokens_per_minute=10**9, refund_unused_tokens=False
+    )
+    async with engine_on_sim(SimConfig(models={"long": long}), provider_rate_limit=limits) as (
+        engine,
+        _,
+    ):
+        first = await engine.submit(ask("a", "long"))
+        second = await engine.submit(ask("b", "long"))
+        await eventually(lambda: engine.statistics().providers["sim"].running == 2, limit=10)
+        assert engine.statistics().ledger.in_flight == 2  # the first is still streaming
+        first.cancel()
+        second.cancel()
+
+
 async def test_statistics_count_the_calls_waiting_for_a_rate_limit_permit() -> None:
     # One request a minute: the first call goes, the next two wait for the bucket.
     limits = RateLimitConfig(requests_per_minute=1, learning_probes=0)

@@ -355,6 +355,21 @@ def test_configured_without_headers_the_first_settled_call_ends_the_slow_start()
         granted(rl.try_acquire(cost(10, 90), 0.2))
 
 
+def test_a_response_without_rate_limit_headers_ends_the_slow_start_when_it_opens() -> None:
+    # Most OpenAI-compatible servers send no rate-limit headers: the first response
+    # opening is all there is to wait for (its end may be a long stream away), and
+    # nothing was heard, so its release settles the permit in full.
+    rl = RateLimiter(RateLimitConfig(tokens_per_minute=6000, refund_unused_tokens=True), now=0.0)
+    probe = granted(rl.try_acquire(cost(10, 90), 0.0))
+    assert rl.probing and isinstance(rl.try_acquire(cost(10, 90), 0.0), Wait)
+    rl.on_response_headers(RateLimitInfo(), 0.1, permit=probe)
+    assert not rl.probing
+    other = granted(rl.try_acquire(cost(10, 90), 0.1))
+    rl.release(probe, 0.1, "completed", usage_tokens=20)  # 80 of its 100 refunded
+    rl.release(other, 0.1, "completed", usage_tokens=100)
+    assert rl.statistics(0.1).tokens_available == pytest.approx(6000 - 120 + 0.1 * 100)
+
+
 def test_a_higher_reported_limit_is_ignored() -> None:
     rl = limiter(requests_per_minute=60)
     rl.on_response_headers(RateLimitInfo(requests_limit=10_000), 0.0)

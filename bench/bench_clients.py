@@ -53,7 +53,7 @@ minutes):
    tokens 2 s apart (the aggregate rate stays one a core can serve at 10,000, and a
    stream outlives the ~10 s a client takes to start 10,000, so all are in flight at
    once: at 0.4 s apart the first had ended before the last began, and the engine had
-   4,608 of 10,000 in flight; at 1.5 s, 9,999): CPU ms and KB per stream, flat or not.
+   4,608 of 10,000 in flight): CPU ms and KB per stream, flat or not.
 
 Every client's process runs with the same cyclic-collector thresholds (``--gc``):
 swarm.throughput_gc's by default, as swarm's own commands run, since with CPython's

@@ -46,8 +46,9 @@ def tune_gc() -> None:
     full collections slow and frequent; (100_000, 50, 100) made them rare but
     each young collection walked ~100,000 live objects (and their token lists):
     30-40 ms pauses, p99 26-51 ms at 5,000 paced streams. Small young
-    generations promoted quickly (10,000, 2, 100) pause 5-17 ms: p99 8-29 ms,
-    max 22-35 ms over five runs, the same throughput. What is alive when this is
+    generations promoted quickly (10,000, 2, 100) pause 5-24 ms: p99 6.7-28.6 ms
+    and max 16-43 ms in 6 of 7 runs (the 7th met a 122 ms stall from outside the
+    process), the same throughput. What is alive when this is
     called (modules, the text corpus) is frozen out of every collection.
 
     ``swarm sim`` does this; a process that runs a large simulator in-process (a

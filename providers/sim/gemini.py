@@ -70,6 +70,17 @@ def _usage(turn: Turn, final: bool) -> dict[str, Any]:
     return u
 
 
+def _calls_content(turn: Turn) -> dict[str, Any]:
+    """A tool-call turn's candidate content. A call cut by max_tokens is not sent
+    (Gemini's calls come whole); with none left the content has no parts."""
+    parts = [
+        {"functionCall": {"name": c.name, "args": c.args_object}}
+        for c in turn.tool_calls
+        if c.complete
+    ]
+    return {"parts": parts, "role": "model"} if parts else {"role": "model"}
+
+
 class GeminiCodec(Codec):
     name = "gemini"
     ratelimit_style = "none"
@@ -194,14 +205,8 @@ class GeminiCodec(Codec):
         at = ctx.timing.at
         finish = _FINISH[turn.finish]
         if turn.tool_calls:
-            # A call cut by max_tokens is not sent: Gemini's calls come whole.
-            parts = [
-                {"functionCall": {"name": c.name, "args": c.args_object}}
-                for c in turn.tool_calls
-                if c.complete
-            ]
             cand = {
-                "content": {"parts": parts, "role": "model"} if parts else {"role": "model"},
+                "content": _calls_content(turn),
                 "finishReason": finish,
                 "index": 0,
             }
@@ -232,18 +237,15 @@ class GeminiCodec(Codec):
 
     def body(self, ctx: Ctx) -> bytes:
         turn = ctx.turn
-        if turn.tool_calls:
-            parts: list[dict[str, Any]] = [
-                {"functionCall": {"name": c.name, "args": c.args_object}}
-                for c in turn.tool_calls
-                if c.complete
-            ]
-        else:
-            parts = [{"text": turn.text}]
+        content = (
+            _calls_content(turn)
+            if turn.tool_calls
+            else {"parts": [{"text": turn.text}], "role": "model"}
+        )
         body = {
             "candidates": [
                 {
-                    "content": {"parts": parts, "role": "model"} if parts else {"role": "model"},
+                    "content": content,
                     "finishReason": _FINISH[turn.finish],
                     "index": 0,
                 }

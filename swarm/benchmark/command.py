@@ -359,8 +359,9 @@ def bench_command(args: argparse.Namespace) -> int:
     _check(args)
     # Thousands of live streams make CPython's full collections slow and frequent
     # enough to show as schedule lag (measured: p99 17 ms at 1,000 streams before,
-    # see bench/bench_harness.py): collect young objects less often, as the
-    # simulator does.
+    # see bench/bench_harness.py). A latency harness wants short pauses more than
+    # rare ones: the simulator's policy (see providers.sim.tune_gc), in place of
+    # the throughput one swarm's CLI wraps its commands in.
     tune_gc()
     points = _points(args)
     slos = [parse_slo(s) for s in args.slo]

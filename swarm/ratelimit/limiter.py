@@ -177,9 +177,10 @@ class RateLimitConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_
         learning_probes: At most this many permits are out until the first response
             is seen (a slow start: a flood sent before the first headers come back
             would meet the limit it could have learned, or overrun one configured
-            higher than the provider's). The first headers or the first settled
-            attempt end it. Not applied when there is nothing to learn or correct (no
-            rate limit configured and learning off). 0: no slow start.
+            higher than the provider's). The first response to open (with rate-limit
+            headers or without) or the first settled attempt ends it. Not applied
+            when there is nothing to learn or correct (no rate limit configured and
+            learning off). 0: no slow start.
         request_burst: The RPM bucket's capacity; default ``requests_per_minute`` (a
             provider's bucket holds one minute's worth).
         token_burst: The TPM bucket's capacity; default ``tokens_per_minute``.
